@@ -1,0 +1,118 @@
+package schema
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/events"
+)
+
+// OutboxEntry is one event the Lua scripts appended to a product's outbox stream, not yet confirmed as stored
+// by RocketMQ. StreamID is its stream id (its first part is the Redis time of the append, in ms).
+type OutboxEntry struct {
+	StreamID string
+	Event    events.Event
+}
+
+// Age is how long the entry has waited, by the Redis clock embedded in its stream id.
+func (e OutboxEntry) Age(now time.Time) time.Duration {
+	return now.Sub(streamTime(e.StreamID))
+}
+
+// ReadOutbox returns up to count entries of a product's outbox appended before the cutoff, oldest first.
+func ReadOutbox(ctx context.Context, rdb redis.Cmdable, productID int64, cutoff time.Time, count int64) ([]OutboxEntry, error) {
+	k := KeysFor(productID)
+	msgs, err := rdb.XRangeN(ctx, k.Outbox, "-", "("+strconv.FormatInt(cutoff.UnixMilli(), 10), count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read outbox of product %d: %w", productID, err)
+	}
+	out := make([]OutboxEntry, 0, len(msgs))
+	for _, m := range msgs {
+		e, err := outboxEvent(productID, m.Values)
+		if err != nil {
+			return nil, fmt.Errorf("outbox entry %s of product %d: %w", m.ID, productID, err)
+		}
+		out = append(out, OutboxEntry{StreamID: m.ID, Event: e})
+	}
+	return out, nil
+}
+
+// AckOutbox removes delivered entries from a product's outbox. Removing an entry twice is a no-op.
+func AckOutbox(ctx context.Context, rdb redis.Cmdable, productID int64, streamIDs ...string) error {
+	if len(streamIDs) == 0 {
+		return nil
+	}
+	if err := rdb.XDel(ctx, KeysFor(productID).Outbox, streamIDs...).Err(); err != nil {
+		return fmt.Errorf("ack outbox of product %d: %w", productID, err)
+	}
+	return nil
+}
+
+// OutboxStats returns how many entries wait in a product's outbox and when the oldest was appended (zero time
+// when empty).
+func OutboxStats(ctx context.Context, rdb redis.Cmdable, productID int64) (int64, time.Time, error) {
+	k := KeysFor(productID)
+	pipe := rdb.Pipeline()
+	n := pipe.XLen(ctx, k.Outbox)
+	first := pipe.XRangeN(ctx, k.Outbox, "-", "+", 1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, time.Time{}, fmt.Errorf("outbox stats of product %d: %w", productID, err)
+	}
+	if len(first.Val()) == 0 {
+		return n.Val(), time.Time{}, nil
+	}
+	return n.Val(), streamTime(first.Val()[0].ID), nil
+}
+
+// OutboxEventFromReserve rebuilds the SeckillReserved event that Reserve appended, without reading it back: the
+// fast path publishes it straight away.
+func OutboxEventFromReserve(productID, userID, quantity int64, eventID string, now time.Time, r ReserveResult, name string, price events.Money) *events.SeckillReserved {
+	return &events.SeckillReserved{EventID: eventID, OrderNo: r.OrderNo, UserID: userID, ProductID: productID,
+		ProductName: name, Price: price, Quantity: quantity, StockBefore: r.Stock + quantity, StockAfter: r.Stock,
+		ReservedAt: time.UnixMilli(now.UnixMilli()).UTC()}
+}
+
+func streamTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return time.UnixMilli(n)
+}
+
+func outboxEvent(productID int64, v map[string]any) (events.Event, error) {
+	f := func(k string) string { s, _ := v[k].(string); return s }
+	var bad []string
+	n := func(k string) int64 {
+		x, err := strconv.ParseInt(f(k), 10, 64)
+		if err != nil {
+			bad = append(bad, k)
+		}
+		return x
+	}
+	at := time.UnixMilli(n("at")).UTC()
+	var e events.Event
+	switch f("type") {
+	case events.TypeSeckillReserved:
+		e = &events.SeckillReserved{EventID: f("id"), OrderNo: f("order"), UserID: n("user"), ProductID: productID,
+			ProductName: f("name"), Price: events.Money(n("price")), Quantity: n("qty"), StockBefore: n("before"),
+			StockAfter: n("after"), ReservedAt: at}
+	case events.TypeSeckillOrderPaid:
+		e = &events.SeckillOrderPaid{EventID: f("id"), OrderNo: f("order"), UserID: n("user"), ProductID: productID, PaidAt: at}
+	case events.TypeSeckillOrderCancelled:
+		e = &events.SeckillOrderCancelled{EventID: f("id"), OrderNo: f("order"), UserID: n("user"), ProductID: productID,
+			Quantity: n("qty"), Reason: f("reason"), CancelledAt: at}
+	default:
+		return nil, fmt.Errorf("%w: type %q", ErrBadOutboxEntry, f("type"))
+	}
+	if e.ID() == "" {
+		bad = append(bad, "id")
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("%w: bad fields %v", ErrBadOutboxEntry, bad)
+	}
+	return e, nil
+}

@@ -1,0 +1,225 @@
+package schema
+
+import (
+	_ "embed"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/events"
+)
+
+// Redis key layout. Every key of one product carries the hash tag {productId}, so the Lua scripts, which touch
+// only one product's keys, run unchanged on Redis Cluster:
+//
+//	seckill:{1}:stock   string  live stock (never negative)
+//	seckill:{1}:info    hash    name, price (cents), start/end (unix ms, 0 = open), listed (initial stock)
+//	seckill:{1}:buyers  hash    userId -> orderNo of the buyer's live order (the one-per-user mark)
+//	seckill:{1}:orders  hash    orderNo -> "state|userId|quantity" (state 0 awaiting payment, 1 paid, -1 cancelled)
+//	seckill:{1}:seq     string  order number counter
+//	seckill:{1}:outbox  stream  events not yet confirmed by RocketMQ (see Outbox)
+//	seckill:products    set     ids of every product loaded (the outbox relay walks it)
+type Keys struct {
+	ProductID                                   int64
+	Stock, Info, Buyers, Orders, Seq, Outbox string
+}
+
+// ProductsKey is the set of every loaded product id.
+const ProductsKey = "seckill:products"
+
+// KeysFor returns the keys of one product.
+func KeysFor(productID int64) Keys {
+	p := "seckill:{" + strconv.FormatInt(productID, 10) + "}:"
+	return Keys{ProductID: productID, Stock: p + "stock", Info: p + "info", Buyers: p + "buyers",
+		Orders: p + "orders", Seq: p + "seq", Outbox: p + "outbox"}
+}
+
+var (
+	//go:embed redis/reserve.lua
+	reserveSrc string
+	//go:embed redis/settle.lua
+	settleSrc string
+	//go:embed redis/load.lua
+	loadSrc string
+
+	reserveScript = redis.NewScript(reserveSrc)
+	settleScript  = redis.NewScript(settleSrc)
+	loadScript    = redis.NewScript(loadSrc)
+)
+
+// LoadScripts loads every script into Redis ahead of the first request. Scripts run by SHA and are reloaded
+// transparently after a Redis restart (NOSCRIPT), so calling it is an optimisation, not a requirement.
+func LoadScripts(ctx context.Context, rdb redis.Scripter) error {
+	for name, s := range map[string]*redis.Script{"reserve": reserveScript, "settle": settleScript, "load": loadScript} {
+		if err := s.Load(ctx, rdb).Err(); err != nil {
+			return fmt.Errorf("load %s script: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Outcome is the typed result of a Redis script; callers never see the script's raw integers.
+type Outcome int
+
+// Outcomes of Reserve and Settle.
+const (
+	UnknownProduct Outcome = iota // no sale is loaded for the product
+	Reserved                      // stock taken, buyer marked, SeckillReserved in the outbox
+	SoldOut                       // not enough stock for the quantity
+	AlreadyBought                 // the buyer holds a live order for the product
+	NotStarted                    // the sale window has not opened
+	Ended                         // the sale window has closed
+	UnknownOrder                  // Settle: no such order
+	Settled                       // Settle: paid or cancelled, event in the outbox
+	NotAwaitingPayment            // Settle: the order is already paid or cancelled
+)
+
+var outcomeNames = [...]string{"unknown_product", "reserved", "sold_out", "already_bought", "not_started", "ended",
+	"unknown_order", "settled", "not_awaiting_payment"}
+
+// String returns the outcome's metric label.
+func (o Outcome) String() string { return outcomeNames[o] }
+
+// ReserveOutcomes lists the outcomes Reserve can return, for metrics.
+var ReserveOutcomes = []Outcome{UnknownProduct, Reserved, SoldOut, AlreadyBought, NotStarted, Ended}
+
+// ReserveResult is what Reserve decided. OrderNo is set for Reserved and AlreadyBought, Stock is the stock after
+// the reservation (Reserved) or the stock found (SoldOut).
+type ReserveResult struct {
+	Outcome  Outcome
+	OrderNo  string
+	Stock    int64
+	OutboxID string
+}
+
+// Reserve runs reserve.lua: sale window, one live order per buyer, stock >= quantity, decrement, buyer mark and the
+// outbox append of SeckillReserved, all in one atomic step. It is safe for concurrent use; two calls for the same
+// buyer and product never both reserve.
+func Reserve(ctx context.Context, rdb redis.Scripter, productID, userID, quantity int64, eventID string, now time.Time) (ReserveResult, error) {
+	k := KeysFor(productID)
+	v, err := reserveScript.Run(ctx, rdb, []string{k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox},
+		userID, quantity, now.UnixMilli(), eventID, productID).Slice()
+	if err != nil {
+		return ReserveResult{}, fmt.Errorf("reserve product %d for user %d: %w", productID, userID, err)
+	}
+	switch code(v) {
+	case 0:
+		return ReserveResult{Outcome: UnknownProduct}, nil
+	case 1:
+		return ReserveResult{Outcome: Reserved, OrderNo: str(v, 1), Stock: num(v, 2), OutboxID: str(v, 3)}, nil
+	case 2:
+		return ReserveResult{Outcome: SoldOut, Stock: num(v, 1)}, nil
+	case 3:
+		return ReserveResult{Outcome: AlreadyBought, OrderNo: str(v, 1)}, nil
+	case 4:
+		return ReserveResult{Outcome: NotStarted}, nil
+	case 5:
+		return ReserveResult{Outcome: Ended}, nil
+	}
+	return ReserveResult{}, fmt.Errorf("reserve product %d: unexpected script reply %v", productID, v)
+}
+
+// Order states kept in the orders hash and in tb_seckill_order.status.
+const (
+	StateAwaitingPayment = 0
+	StatePaid            = 1
+	StateCancelled       = -1
+)
+
+// SettleResult is what Settle decided. Stock is the product's stock afterwards; State is the order's state when
+// it was NotAwaitingPayment.
+type SettleResult struct {
+	Outcome Outcome
+	Stock   int64
+	State   int
+}
+
+// Settle runs settle.lua: an order awaiting payment becomes paid (target StatePaid) or cancelled (StateCancelled,
+// with reason), and the matching event goes to the outbox; a cancellation returns the stock and the buyer mark.
+// Of any number of concurrent calls for one order exactly one settles it; the others get NotAwaitingPayment.
+func Settle(ctx context.Context, rdb redis.Scripter, productID int64, orderNo string, target int, reason, eventID string, now time.Time) (SettleResult, error) {
+	k := KeysFor(productID)
+	v, err := settleScript.Run(ctx, rdb, []string{k.Stock, k.Buyers, k.Orders, k.Outbox},
+		orderNo, target, now.UnixMilli(), eventID, productID, reason).Slice()
+	if err != nil {
+		return SettleResult{}, fmt.Errorf("settle order %s: %w", orderNo, err)
+	}
+	switch code(v) {
+	case 0:
+		return SettleResult{Outcome: UnknownOrder}, nil
+	case 1:
+		return SettleResult{Outcome: Settled, Stock: num(v, 1)}, nil
+	case 2:
+		state, _ := strconv.Atoi(str(v, 1))
+		return SettleResult{Outcome: NotAwaitingPayment, State: state}, nil
+	}
+	return SettleResult{}, fmt.Errorf("settle order %s: unexpected script reply %v", orderNo, v)
+}
+
+// Sale is a product's sale as loaded into Redis.
+type Sale struct {
+	ProductID  int64
+	Name       string
+	Price      events.Money
+	Start, End *time.Time
+	Stock      int64 // stock to load (the live stock)
+	Listed     int64 // listed (initial) stock
+}
+
+// LoadSale puts a sale into Redis unless the product is already there; it reports whether it loaded it. Live stock
+// is never overwritten, so calling it on every start (warm-up) is safe.
+func LoadSale(ctx context.Context, rdb redis.Cmdable, s Sale) (bool, error) {
+	k := KeysFor(s.ProductID)
+	v, err := loadScript.Run(ctx, rdb, []string{k.Stock, k.Info}, s.Name, int64(s.Price), unixMilli(s.Start),
+		unixMilli(s.End), s.Stock, s.Listed).Slice()
+	if err != nil {
+		return false, fmt.Errorf("load product %d into redis: %w", s.ProductID, err)
+	}
+	if err := rdb.SAdd(ctx, ProductsKey, s.ProductID).Err(); err != nil {
+		return false, fmt.Errorf("register product %d: %w", s.ProductID, err)
+	}
+	return code(v) == 1, nil
+}
+
+func unixMilli(t *time.Time) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func code(v []any) int64 { return num(v, 0) }
+
+func num(v []any, i int) int64 {
+	if i >= len(v) {
+		return -1
+	}
+	switch x := v[i].(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return -1
+}
+
+func str(v []any, i int) string {
+	if i >= len(v) {
+		return ""
+	}
+	switch x := v[i].(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
+}
+
+// ErrBadOutboxEntry marks an outbox entry that cannot be turned into an event.
+var ErrBadOutboxEntry = errors.New("bad outbox entry")

@@ -1,0 +1,230 @@
+package schema_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/schema"
+	"github.com/seckill/seckill/schema/schematest"
+)
+
+func TestMigrateIsIdempotentAndCreatesTheContractTables(t *testing.T) {
+	d := schematest.MySQL(t)
+	ctx := context.Background()
+	if err := schema.Migrate(ctx, d.DB); err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	want := map[string][]string{
+		"tb_seckill_product": {"id", "product_name", "price", "stock", "version", "start_time", "end_time", "create_time", "update_time"},
+		"tb_seckill_order":   {"order_no", "user_id", "product_id", "product_name", "price", "quantity", "status", "create_time", "update_time"},
+		"tb_stock_log":       {"order_no", "product_id", "product_name", "quantity", "before_stock", "after_stock", "type", "create_time"},
+		"tb_user_seckill":    {"user_id", "product_id", "order_no", "create_time"},
+		"tb_event":           {"seq", "event_id", "event_type", "aggregate_id", "payload", "occurred_at", "recorded_at"},
+	}
+	for table, cols := range want {
+		for _, c := range cols {
+			var n int
+			err := d.DB.QueryRow(`SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = ? AND table_name = ? AND column_name = ?`,
+				d.Name, table, c).Scan(&n)
+			if err != nil || n != 1 {
+				t.Errorf("%s.%s: found %d (%v)", table, c, n, err)
+			}
+		}
+	}
+	uniques := map[string]string{"tb_seckill_order": "order_no", "tb_stock_log": "order_no,type",
+		"tb_user_seckill": "user_id,product_id", "tb_event": "event_id"}
+	for table, cols := range uniques {
+		var got string
+		err := d.DB.QueryRow(`SELECT GROUP_CONCAT(column_name ORDER BY seq_in_index) FROM information_schema.statistics
+			WHERE table_schema = ? AND table_name = ? AND non_unique = 0 AND index_name <> 'PRIMARY' GROUP BY index_name`, d.Name, table).Scan(&got)
+		if err != nil || got != cols {
+			t.Errorf("%s unique key = %q (%v), want %q", table, got, err, cols)
+		}
+	}
+}
+
+func loadSale(t *testing.T, stock int64, start, end *time.Time) int64 {
+	t.Helper()
+	rdb := schematest.Redis(t)
+	id := schematest.ProductID(t, rdb)
+	loaded, err := schema.LoadSale(context.Background(), rdb, schema.Sale{ProductID: id, Name: "iPhone 15 Pro",
+		Price: 699900, Start: start, End: end, Stock: stock, Listed: stock})
+	if err != nil || !loaded {
+		t.Fatalf("load sale: %v %v", loaded, err)
+	}
+	return id
+}
+
+func TestReserveOutcomes(t *testing.T) {
+	rdb := schematest.Redis(t)
+	ctx := context.Background()
+	now := time.Now()
+	later, earlier := now.Add(time.Hour), now.Add(-time.Hour)
+	open := loadSale(t, 2, nil, nil)
+
+	r, err := schema.Reserve(ctx, rdb, open, 1002, 1, uuid.NewString(), now)
+	if err != nil || r.Outcome != schema.Reserved || r.Stock != 1 || r.OrderNo == "" {
+		t.Fatalf("first reserve = %+v, %v", r, err)
+	}
+	again, _ := schema.Reserve(ctx, rdb, open, 1002, 1, uuid.NewString(), now)
+	if again.Outcome != schema.AlreadyBought || again.OrderNo != r.OrderNo {
+		t.Fatalf("same buyer again = %+v", again)
+	}
+	if tooMany, _ := schema.Reserve(ctx, rdb, open, 1003, 2, uuid.NewString(), now); tooMany.Outcome != schema.SoldOut || tooMany.Stock != 1 {
+		t.Fatalf("quantity above stock = %+v", tooMany)
+	}
+	if last, _ := schema.Reserve(ctx, rdb, open, 1004, 1, uuid.NewString(), now); last.Outcome != schema.Reserved || last.Stock != 0 {
+		t.Fatalf("last unit = %+v", last)
+	}
+	if out, _ := schema.Reserve(ctx, rdb, open, 1005, 1, uuid.NewString(), now); out.Outcome != schema.SoldOut {
+		t.Fatalf("after sell-out = %+v", out)
+	}
+	notYet := loadSale(t, 5, &later, nil)
+	if r, _ := schema.Reserve(ctx, rdb, notYet, 1, 1, uuid.NewString(), now); r.Outcome != schema.NotStarted {
+		t.Fatalf("before start = %+v", r)
+	}
+	over := loadSale(t, 5, nil, &earlier)
+	if r, _ := schema.Reserve(ctx, rdb, over, 1, 1, uuid.NewString(), now); r.Outcome != schema.Ended {
+		t.Fatalf("after end = %+v", r)
+	}
+	if r, _ := schema.Reserve(ctx, rdb, open+1_000_000_000, 1, 1, uuid.NewString(), now); r.Outcome != schema.UnknownProduct {
+		t.Fatalf("unknown product = %+v", r)
+	}
+
+	entries, err := schema.ReadOutbox(ctx, rdb, open, now.Add(time.Minute), 10)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("outbox = %v, %v; want the 2 reservations", entries, err)
+	}
+	ev := entries[0].Event.(*events.SeckillReserved)
+	if ev.OrderNo != r.OrderNo || ev.UserID != 1002 || ev.StockBefore != 2 || ev.StockAfter != 1 || ev.Price != 699900 || ev.ProductName != "iPhone 15 Pro" {
+		t.Fatalf("outbox event = %+v", ev)
+	}
+	if err := schema.AckOutbox(ctx, rdb, open, entries[0].StreamID, entries[1].StreamID); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := schema.OutboxStats(ctx, rdb, open); n != 0 {
+		t.Fatalf("outbox depth after ack = %d", n)
+	}
+}
+
+func TestLoadSaleNeverOverwritesLiveStock(t *testing.T) {
+	rdb := schematest.Redis(t)
+	ctx := context.Background()
+	id := loadSale(t, 10, nil, nil)
+	if _, err := schema.Reserve(ctx, rdb, id, 1, 1, uuid.NewString(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := schema.LoadSale(ctx, rdb, schema.Sale{ProductID: id, Name: "x", Stock: 10, Listed: 10})
+	if err != nil || loaded {
+		t.Fatalf("second load = %v, %v; want not loaded", loaded, err)
+	}
+	if s, _ := rdb.Get(ctx, schema.KeysFor(id).Stock).Int64(); s != 9 {
+		t.Fatalf("stock = %d after reload, want 9", s)
+	}
+}
+
+// TestOneBuyerManyRequestsAtOnce releases 200 goroutines of one buyer at the same instant: exactly one reserves.
+func TestOneBuyerManyRequestsAtOnce(t *testing.T) {
+	rdb := schematest.Redis(t)
+	id := loadSale(t, 100, nil, nil)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	count := map[schema.Outcome]int{}
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r, err := schema.Reserve(context.Background(), rdb, id, 7, 1, uuid.NewString(), time.Now())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			count[r.Outcome]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if count[schema.Reserved] != 1 || count[schema.AlreadyBought] != 199 {
+		t.Fatalf("outcomes = %v, want 1 reserved and 199 already bought", count)
+	}
+}
+
+func TestSettleResolvesRacesToOneOutcome(t *testing.T) {
+	rdb := schematest.Redis(t)
+	ctx := context.Background()
+	id := loadSale(t, 1, nil, nil)
+	r, _ := schema.Reserve(ctx, rdb, id, 9, 1, uuid.NewString(), time.Now())
+	var wg sync.WaitGroup
+	results := make(chan schema.SettleResult, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			target := schema.StatePaid
+			if i%2 == 0 {
+				target = schema.StateCancelled
+			}
+			res, err := schema.Settle(ctx, rdb, id, r.OrderNo, target, events.ReasonUser, uuid.NewString(), time.Now())
+			if err != nil {
+				t.Error(err)
+			}
+			results <- res
+		}()
+	}
+	wg.Wait()
+	close(results)
+	settled := 0
+	for res := range results {
+		if res.Outcome == schema.Settled {
+			settled++
+		} else if res.Outcome != schema.NotAwaitingPayment {
+			t.Fatalf("unexpected %v", res.Outcome)
+		}
+	}
+	if settled != 1 {
+		t.Fatalf("%d settles won, want exactly 1", settled)
+	}
+	if res, _ := schema.Settle(ctx, rdb, id, "SK-nope", schema.StatePaid, "", uuid.NewString(), time.Now()); res.Outcome != schema.UnknownOrder {
+		t.Fatalf("unknown order = %+v", res)
+	}
+}
+
+func TestCancelReturnsStockAndBuyerMarkOnce(t *testing.T) {
+	rdb := schematest.Redis(t)
+	ctx := context.Background()
+	id := loadSale(t, 1, nil, nil)
+	r, _ := schema.Reserve(ctx, rdb, id, 9, 1, uuid.NewString(), time.Now())
+	for i := range 2 {
+		res, err := schema.Settle(ctx, rdb, id, r.OrderNo, schema.StateCancelled, events.ReasonPaymentTimeout, uuid.NewString(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && (res.Outcome != schema.Settled || res.Stock != 1) {
+			t.Fatalf("cancel = %+v", res)
+		}
+		if i == 1 && (res.Outcome != schema.NotAwaitingPayment || res.State != schema.StateCancelled) {
+			t.Fatalf("second cancel = %+v", res)
+		}
+	}
+	again, _ := schema.Reserve(ctx, rdb, id, 9, 1, uuid.NewString(), time.Now())
+	if again.Outcome != schema.Reserved || again.OrderNo == r.OrderNo {
+		t.Fatalf("buy again after cancel = %+v", again)
+	}
+	entries, _ := schema.ReadOutbox(ctx, rdb, id, time.Now().Add(time.Minute), 10)
+	if len(entries) != 3 {
+		t.Fatalf("outbox holds %d entries, want reserved, cancelled, reserved", len(entries))
+	}
+	c := entries[1].Event.(*events.SeckillOrderCancelled)
+	if c.OrderNo != r.OrderNo || c.Quantity != 1 || c.Reason != events.ReasonPaymentTimeout || c.UserID != 9 {
+		t.Fatalf("cancel event = %+v", c)
+	}
+}
