@@ -1,8 +1,8 @@
 package schema
 
 import (
-	_ "embed"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"strconv"
@@ -24,7 +24,7 @@ import (
 //	seckill:{1}:outbox  stream  events not yet confirmed by RocketMQ (see Outbox)
 //	seckill:products    set     ids of every product loaded (the outbox relay walks it)
 type Keys struct {
-	ProductID                                   int64
+	ProductID                                int64
 	Stock, Info, Buyers, Orders, Seq, Outbox string
 }
 
@@ -67,15 +67,15 @@ type Outcome int
 
 // Outcomes of Reserve and Settle.
 const (
-	UnknownProduct Outcome = iota // no sale is loaded for the product
-	Reserved                      // stock taken, buyer marked, SeckillReserved in the outbox
-	SoldOut                       // not enough stock for the quantity
-	AlreadyBought                 // the buyer holds a live order for the product
-	NotStarted                    // the sale window has not opened
-	Ended                         // the sale window has closed
-	UnknownOrder                  // Settle: no such order
-	Settled                       // Settle: paid or cancelled, event in the outbox
-	NotAwaitingPayment            // Settle: the order is already paid or cancelled
+	UnknownProduct     Outcome = iota // no sale is loaded for the product
+	Reserved                          // stock taken, buyer marked, SeckillReserved in the outbox
+	SoldOut                           // not enough stock for the quantity
+	AlreadyBought                     // the buyer holds a live order for the product
+	NotStarted                        // the sale window has not opened
+	Ended                             // the sale window has closed
+	UnknownOrder                      // Settle: no such order
+	Settled                           // Settle: paid or cancelled, event in the outbox
+	NotAwaitingPayment                // Settle: the order is already paid or cancelled
 )
 
 var outcomeNames = [...]string{"unknown_product", "reserved", "sold_out", "already_bought", "not_started", "ended",

@@ -8,8 +8,8 @@ package schematest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"net"
