@@ -69,12 +69,22 @@ func OutboxStats(ctx context.Context, rdb redis.Cmdable, productID int64) (int64
 	return n.Val(), streamTime(first.Val()[0].ID), nil
 }
 
-// OutboxEventFromReserve rebuilds the SeckillReserved event that Reserve appended, without reading it back: the
-// fast path publishes it straight away.
-func OutboxEventFromReserve(productID, userID, quantity int64, eventID string, now time.Time, r ReserveResult, name string, price events.Money) *events.SeckillReserved {
+// ReservedEvent rebuilds the SeckillReserved event that Reserve appended, without reading it back: the fast path
+// publishes it straight away. It equals what ReadOutbox decodes from the entry.
+func ReservedEvent(productID, userID, quantity int64, eventID string, now time.Time, r ReserveResult, name string, price events.Money) *events.SeckillReserved {
 	return &events.SeckillReserved{EventID: eventID, OrderNo: r.OrderNo, UserID: userID, ProductID: productID,
 		ProductName: name, Price: price, Quantity: quantity, StockBefore: r.Stock + quantity, StockAfter: r.Stock,
 		ReservedAt: time.UnixMilli(now.UnixMilli()).UTC()}
+}
+
+// SettledEvent rebuilds the SeckillOrderPaid or SeckillOrderCancelled event that Settle appended.
+func SettledEvent(productID int64, orderNo string, target int, reason, eventID string, now time.Time, r SettleResult) events.Event {
+	at := time.UnixMilli(now.UnixMilli()).UTC()
+	if target == StatePaid {
+		return &events.SeckillOrderPaid{EventID: eventID, OrderNo: orderNo, UserID: r.UserID, ProductID: productID, PaidAt: at}
+	}
+	return &events.SeckillOrderCancelled{EventID: eventID, OrderNo: orderNo, UserID: r.UserID, ProductID: productID,
+		Quantity: r.Quantity, Reason: reason, CancelledAt: at}
 }
 
 func streamTime(id string) time.Time {

@@ -130,12 +130,15 @@ const (
 	StateCancelled       = -1
 )
 
-// SettleResult is what Settle decided. Stock is the product's stock afterwards; State is the order's state when
-// it was NotAwaitingPayment.
+// SettleResult is what Settle decided. For Settled, Stock is the product's stock afterwards, OutboxID the outbox
+// entry of the event and UserID/Quantity those of the order; State is the order's state when NotAwaitingPayment.
 type SettleResult struct {
-	Outcome Outcome
-	Stock   int64
-	State   int
+	Outcome  Outcome
+	Stock    int64
+	OutboxID string
+	UserID   int64
+	Quantity int64
+	State    int
 }
 
 // Settle runs settle.lua: an order awaiting payment becomes paid (target StatePaid) or cancelled (StateCancelled,
@@ -152,7 +155,7 @@ func Settle(ctx context.Context, rdb redis.Scripter, productID int64, orderNo st
 	case 0:
 		return SettleResult{Outcome: UnknownOrder}, nil
 	case 1:
-		return SettleResult{Outcome: Settled, Stock: num(v, 1)}, nil
+		return SettleResult{Outcome: Settled, Stock: num(v, 1), OutboxID: str(v, 2), UserID: num(v, 3), Quantity: num(v, 4)}, nil
 	case 2:
 		state, _ := strconv.Atoi(str(v, 1))
 		return SettleResult{Outcome: NotAwaitingPayment, State: state}, nil

@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -226,5 +227,27 @@ func TestCancelReturnsStockAndBuyerMarkOnce(t *testing.T) {
 	c := entries[1].Event.(*events.SeckillOrderCancelled)
 	if c.OrderNo != r.OrderNo || c.Quantity != 1 || c.Reason != events.ReasonPaymentTimeout || c.UserID != 9 {
 		t.Fatalf("cancel event = %+v", c)
+	}
+}
+
+// TestFastPathEventsEqualOutboxEntries holds that the event the request path rebuilds and publishes is the one
+// the relay would read from the outbox, so a duplicate delivery is the same event.
+func TestFastPathEventsEqualOutboxEntries(t *testing.T) {
+	rdb := schematest.Redis(t)
+	ctx := context.Background()
+	id := loadSale(t, 3, nil, nil)
+	now := time.Now()
+	evID := uuid.NewString()
+	r, _ := schema.Reserve(ctx, rdb, id, 5, 1, evID, now)
+	fast := schema.ReservedEvent(id, 5, 1, evID, now, r, "iPhone 15 Pro", 699900)
+	payID := uuid.NewString()
+	s, _ := schema.Settle(ctx, rdb, id, r.OrderNo, schema.StatePaid, "", payID, now)
+	paid := schema.SettledEvent(id, r.OrderNo, schema.StatePaid, "", payID, now, s)
+	entries, _ := schema.ReadOutbox(ctx, rdb, id, now.Add(time.Minute), 10)
+	if len(entries) != 2 || entries[0].StreamID != r.OutboxID || entries[1].StreamID != s.OutboxID {
+		t.Fatalf("outbox = %+v", entries)
+	}
+	if !reflect.DeepEqual(entries[0].Event, fast) || !reflect.DeepEqual(entries[1].Event, paid) {
+		t.Fatalf("outbox events\n%#v\n%#v\nfast path\n%#v\n%#v", entries[0].Event, entries[1].Event, fast, paid)
 	}
 }

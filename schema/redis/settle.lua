@@ -4,7 +4,8 @@
 -- ARGV[5] productId  ARGV[6] cancel reason (ignored when paying)
 -- Returns one of
 --   {0}                  unknown order
---   {1, stockAfter}      settled: the event is in the outbox; a cancellation returned the stock and the buyer mark
+--   {1, stockAfter, outboxId, userId, quantity}
+--                        settled: the event is in the outbox; a cancellation returned the stock and the buyer mark
 --   {2, state}           not awaiting payment any more (state '1' paid or '-1' cancelled): nothing changed
 -- Pay, cancel and timeout racing on one order resolve here: only the first finds state '0'.
 local rec = redis.call('HGET', KEYS[3], ARGV[1])
@@ -17,15 +18,16 @@ if state ~= '0' then
 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. '|' .. user .. '|' .. qty)
 local after = tonumber(redis.call('GET', KEYS[1]) or '0')
+local id
 if ARGV[2] == '1' then
-  redis.call('XADD', KEYS[4], '*', 'type', 'SeckillOrderPaid', 'id', ARGV[4], 'order', ARGV[1], 'user', user,
+  id = redis.call('XADD', KEYS[4], '*', 'type', 'SeckillOrderPaid', 'id', ARGV[4], 'order', ARGV[1], 'user', user,
     'product', ARGV[5], 'at', ARGV[3])
 else
   after = redis.call('INCRBY', KEYS[1], qty)
   if redis.call('HGET', KEYS[2], user) == ARGV[1] then
     redis.call('HDEL', KEYS[2], user)
   end
-  redis.call('XADD', KEYS[4], '*', 'type', 'SeckillOrderCancelled', 'id', ARGV[4], 'order', ARGV[1], 'user', user,
+  id = redis.call('XADD', KEYS[4], '*', 'type', 'SeckillOrderCancelled', 'id', ARGV[4], 'order', ARGV[1], 'user', user,
     'product', ARGV[5], 'qty', qty, 'reason', ARGV[6], 'at', ARGV[3])
 end
-return {1, after}
+return {1, after, id, user, qty}

@@ -1,0 +1,227 @@
+// Package outbox moves the events the Redis scripts append to each product's outbox stream into RocketMQ.
+//
+// A reservation is never lost between Redis and the broker: the event is appended to the outbox atomically with
+// the stock decrement (schema.Reserve), the request path publishes it at once (Deliver, the fast path) and
+// removes it, and the Relay republishes whatever stayed longer than MinAge (a crash between the two steps, a
+// broker outage). An event may thus reach the broker twice; every projection is idempotent by event id.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/schema"
+)
+
+// Config configures the fast path and the relay.
+type Config struct {
+	// Topic the events go to. Defaults to "seckill-topic".
+	Topic string
+	// PublishTimeout bounds one publish of the fast path. Defaults to 1s.
+	PublishTimeout time.Duration
+	// MinAge is how long an entry may wait before the relay republishes it. Defaults to 3s.
+	MinAge time.Duration
+	// Interval between two relay passes. Defaults to 1s.
+	Interval time.Duration
+	// Backoff is how long the fast path stays off after a failed publish, so buyers do not each wait for a broker
+	// that is down; the relay keeps trying meanwhile. Defaults to 2s.
+	Backoff time.Duration
+	// BatchSize is the most entries the relay publishes in one call. Defaults to 256.
+	BatchSize int64
+}
+
+func (c *Config) setDefaults() {
+	if c.Topic == "" {
+		c.Topic = "seckill-topic"
+	}
+	if c.PublishTimeout == 0 {
+		c.PublishTimeout = time.Second
+	}
+	if c.MinAge == 0 {
+		c.MinAge = 3 * time.Second
+	}
+	if c.Interval == 0 {
+		c.Interval = time.Second
+	}
+	if c.Backoff == 0 {
+		c.Backoff = 2 * time.Second
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 256
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.PublishTimeout < 0, c.MinAge < 0, c.Interval < 0, c.Backoff < 0:
+		return errors.New("outbox durations must not be negative")
+	case c.BatchSize < 1:
+		return errors.New("outbox batch size must be positive")
+	}
+	return nil
+}
+
+// Outbox publishes outbox entries. It is safe for concurrent use.
+type Outbox struct {
+	cfg     Config
+	rdb     redis.UniversalClient
+	pub     message.Publisher
+	log     *slog.Logger
+	metrics *metrics
+	// fastOffUntil is the unix nano time until which the fast path is skipped after a failure.
+	fastOffUntil atomic.Int64
+}
+
+// New returns an Outbox publishing through pub. The registerer receives its metrics.
+func New(cfg Config, rdb redis.UniversalClient, pub message.Publisher, reg prometheus.Registerer, log *slog.Logger) (*Outbox, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if rdb == nil || pub == nil || reg == nil || log == nil {
+		return nil, errors.New("outbox: redis, publisher, registerer and logger are required")
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Outbox{cfg: cfg, rdb: rdb, pub: pub, log: log, metrics: m}, nil
+}
+
+// Deliver is the fast path: it publishes one event the caller has just appended (streamID of productID's outbox)
+// and removes the entry. A failure is not an error for the caller: the entry stays for the relay, and the fast
+// path pauses for Backoff. It reports whether the event reached the broker.
+func (o *Outbox) Deliver(ctx context.Context, productID int64, streamID string, e events.Event) bool {
+	if time.Now().UnixNano() < o.fastOffUntil.Load() {
+		o.metrics.fastSkipped.Inc()
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.cfg.PublishTimeout)
+	defer cancel()
+	if err := o.publish(ctx, e); err != nil {
+		o.fastOffUntil.Store(time.Now().Add(o.cfg.Backoff).UnixNano())
+		o.log.Warn("publish failed, leaving the event to the outbox relay", "event_id", e.ID(), "type", e.EventType(), "err", err)
+		return false
+	}
+	if err := schema.AckOutbox(ctx, o.rdb, productID, streamID); err != nil {
+		o.log.Warn("outbox ack failed; the relay will publish the event again", "event_id", e.ID(), "err", err)
+	}
+	return true
+}
+
+func (o *Outbox) publish(ctx context.Context, evs ...events.Event) error {
+	msgs := make([]*message.Message, len(evs))
+	for i, e := range evs {
+		m, err := events.ToMessage(e)
+		if err != nil {
+			return err
+		}
+		m.SetContext(ctx)
+		msgs[i] = m
+	}
+	start := time.Now()
+	err := o.pub.Publish(o.cfg.Topic, msgs...)
+	o.metrics.publishSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		o.metrics.publishFailures.Add(float64(len(msgs)))
+		return fmt.Errorf("publish %d events to %s: %w", len(msgs), o.cfg.Topic, err)
+	}
+	o.metrics.published.Add(float64(len(msgs)))
+	return nil
+}
+
+// Run relays until ctx is done: every Interval it walks every loaded product's outbox, republishes the entries
+// older than MinAge in batches and removes them, and updates the depth and age gauges. Errors are logged and
+// retried on the next pass. Run returns nil when ctx is cancelled.
+func (o *Outbox) Run(ctx context.Context) error {
+	t := time.NewTicker(o.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := o.RelayOnce(ctx); err != nil && ctx.Err() == nil {
+			o.log.Warn("outbox relay pass failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// RelayOnce makes one relay pass and returns the first error met (later products are still relayed).
+func (o *Outbox) RelayOnce(ctx context.Context) error {
+	ids, err := o.rdb.SMembers(ctx, schema.ProductsKey).Result()
+	if err != nil {
+		return fmt.Errorf("list products: %w", err)
+	}
+	var firstErr error
+	var depth int64
+	var oldest time.Time
+	now := time.Now()
+	for _, s := range ids {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			continue
+		}
+		if err := o.relayProduct(ctx, id, now.Add(-o.cfg.MinAge)); err != nil && firstErr == nil {
+			firstErr = err
+		}
+		n, first, err := schema.OutboxStats(ctx, o.rdb, id)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		depth += n
+		if !first.IsZero() && (oldest.IsZero() || first.Before(oldest)) {
+			oldest = first
+		}
+	}
+	o.metrics.depth.Set(float64(depth))
+	if oldest.IsZero() {
+		o.metrics.oldestAge.Set(0)
+	} else {
+		o.metrics.oldestAge.Set(time.Since(oldest).Seconds())
+	}
+	return firstErr
+}
+
+func (o *Outbox) relayProduct(ctx context.Context, productID int64, cutoff time.Time) error {
+	for {
+		entries, err := schema.ReadOutbox(ctx, o.rdb, productID, cutoff, o.cfg.BatchSize)
+		if err != nil || len(entries) == 0 {
+			return err
+		}
+		evs := make([]events.Event, len(entries))
+		ids := make([]string, len(entries))
+		for i, e := range entries {
+			evs[i], ids[i] = e.Event, e.StreamID
+		}
+		pctx, cancel := context.WithTimeout(ctx, o.cfg.PublishTimeout*5)
+		err = o.publish(pctx, evs...)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("relay product %d: %w", productID, err)
+		}
+		o.metrics.relayed.Add(float64(len(evs)))
+		o.fastOffUntil.Store(0)
+		if err := schema.AckOutbox(ctx, o.rdb, productID, ids...); err != nil {
+			return err
+		}
+		if int64(len(entries)) < o.cfg.BatchSize {
+			return nil
+		}
+	}
+}
