@@ -1,0 +1,54 @@
+# seckill: `make run` starts everything and serves the API on 127.0.0.1:8080; `make test` runs every test against
+# real Redis, MariaDB and RocketMQ, which `make services` installs and starts on loopback.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/seckill
+DEV_ADMIN_TOKEN ?= dev-admin-token
+export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
+
+.PHONY: all build run services services-down services-status restart-broker test test-race test-pubsub-full bench vet fmt clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/seckill
+
+services:
+	@scripts/services.sh up
+
+services-down:
+	@scripts/services.sh down
+
+services-status:
+	@scripts/services.sh status
+
+restart-broker:
+	@scripts/services.sh restart-broker
+
+run: services build
+	@$(BIN) migrate
+	@echo "admin token (development): $(SECKILL_ADMIN_TOKEN)"
+	@echo "buy one:    curl -s -XPOST localhost:8080/seckill/kill -d '{\"userId\":1002,\"productId\":1,\"quantity\":1}'"
+	@echo "result:     curl -s 'localhost:8080/seckill/result?userId=1002&productId=1'"
+	@echo "audit:      curl -s -H 'Authorization: Bearer $(SECKILL_ADMIN_TOKEN)' localhost:8080/admin/products/1/audit"
+	$(BIN) serve -seed
+
+# Every test, real services included: a missing service fails the test (SECKILL_REQUIRE_SERVICES=1).
+# -short runs the short form of the Watermill universal suite; test-pubsub-full runs it whole.
+test: services
+	SECKILL_REQUIRE_SERVICES=1 $(GO) test -short -count=1 -timeout 25m ./...
+
+test-race: services
+	SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -short -count=1 -timeout 40m ./...
+
+test-pubsub-full: services
+	SECKILL_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 45m -v -run . ./rocketmqpubsub/
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin
