@@ -1,0 +1,274 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/schema"
+)
+
+// Stock log types of tb_stock_log.type.
+const (
+	StockLogDeduct   = 1
+	StockLogRollback = 2
+)
+
+// SQL of the apply path. Each statement is prepared once per transaction by an Applier.
+const (
+	sqlInsertProduct = `INSERT INTO tb_seckill_product
+		(id, product_name, price, stock, version, start_time, end_time, create_time, update_time)
+		VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)`
+	sqlInsertUserSeckill = `INSERT INTO tb_user_seckill (user_id, product_id, order_no, create_time) VALUES (?, ?, ?, ?)`
+	sqlDeleteUserSeckill = `DELETE FROM tb_user_seckill WHERE user_id = ? AND product_id = ? AND order_no = ?`
+	sqlDeductStock       = `UPDATE tb_seckill_product
+		SET stock = stock - ?, version = version + 1, update_time = GREATEST(update_time, ?)
+		WHERE id = ? AND stock >= ?`
+	sqlReturnStock = `UPDATE tb_seckill_product
+		SET stock = stock + ?, version = version + 1, update_time = GREATEST(update_time, ?)
+		WHERE id = ?`
+	sqlInsertOrder = `INSERT INTO tb_seckill_order
+		(order_no, user_id, product_id, product_name, price, quantity, status, create_time, update_time)
+		VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`
+	sqlInsertStockLog = `INSERT INTO tb_stock_log
+		(order_no, product_id, product_name, quantity, before_stock, after_stock, type, create_time)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlPayOrder = `UPDATE tb_seckill_order SET status = 1, update_time = GREATEST(update_time, ?)
+		WHERE order_no = ? AND status = 0`
+	sqlOrderStatus = `SELECT status FROM tb_seckill_order WHERE order_no = ?`
+	sqlLockOrder   = `SELECT o.status, o.user_id, o.product_id, o.product_name, o.quantity, p.stock
+		FROM tb_seckill_order o JOIN tb_seckill_product p ON p.id = o.product_id
+		WHERE o.order_no = ? FOR UPDATE`
+	sqlCancelOrder = `UPDATE tb_seckill_order SET status = -1, update_time = GREATEST(update_time, ?)
+		WHERE order_no = ? AND status = 0`
+	sqlProductStock = `SELECT stock FROM tb_seckill_product WHERE id = ?`
+)
+
+// mysqlDuplicateEntry is ER_DUP_ENTRY.
+const mysqlDuplicateEntry = 1062
+
+// Apply applies one event to the projection tables inside the caller's transaction. It is the single apply path
+// of the live handlers and of seckill replay.
+//
+// Apply does not touch tb_event and does not deduplicate: applying an event twice applies it twice (Store.Record
+// deduplicates through tb_event). When it returns an error wrapping ErrRejected or ErrNotYetApplied it has
+// written nothing, so the transaction may go on with other events; after any other error the transaction must be
+// rolled back. Events of one product must be applied in tb_event.seq order for replay to reproduce live tables.
+func Apply(ctx context.Context, tx *sql.Tx, e events.Event) error {
+	return NewApplier(tx).Apply(ctx, e)
+}
+
+// Applier applies events inside one transaction, preparing each statement once; batches and replay use it to save
+// round trips. It is not safe for concurrent use and lives no longer than its transaction.
+type Applier struct {
+	tx    *sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+// NewApplier returns an Applier over tx. Its prepared statements close with the transaction.
+func NewApplier(tx *sql.Tx) *Applier {
+	return &Applier{tx: tx, stmts: make(map[string]*sql.Stmt)}
+}
+
+// Apply applies one event, with the contract of the package-level Apply.
+func (a *Applier) Apply(ctx context.Context, e events.Event) error {
+	switch v := e.(type) {
+	case *events.ProductListed:
+		return a.productListed(ctx, *v)
+	case events.ProductListed:
+		return a.productListed(ctx, v)
+	case *events.SeckillReserved:
+		return a.seckillReserved(ctx, *v)
+	case events.SeckillReserved:
+		return a.seckillReserved(ctx, v)
+	case *events.SeckillOrderPaid:
+		return a.orderPaid(ctx, *v)
+	case events.SeckillOrderPaid:
+		return a.orderPaid(ctx, v)
+	case *events.SeckillOrderCancelled:
+		return a.orderCancelled(ctx, *v)
+	case events.SeckillOrderCancelled:
+		return a.orderCancelled(ctx, v)
+	}
+	return fmt.Errorf("apply event %s: %w %T", e.ID(), events.ErrUnknownType, e)
+}
+
+func (a *Applier) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := a.stmts[query]; ok {
+		return s, nil
+	}
+	s, err := a.tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	a.stmts[query] = s
+	return s, nil
+}
+
+func (a *Applier) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	s, err := a.stmt(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := s.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (a *Applier) queryRow(ctx context.Context, query string, args ...any) (*sql.Row, error) {
+	s, err := a.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryRowContext(ctx, args...), nil
+}
+
+func (a *Applier) productListed(ctx context.Context, e events.ProductListed) error {
+	at := dbTime(e.ListedAt)
+	_, err := a.exec(ctx, sqlInsertProduct, e.ProductID, e.Name, e.Price, e.Stock, dbTimePtr(e.StartTime),
+		dbTimePtr(e.EndTime), at, at)
+	if isDuplicate(err) {
+		return fmt.Errorf("list product %d: already listed: %w", e.ProductID, ErrRejected)
+	}
+	if err != nil {
+		return fmt.Errorf("list product %d: %w", e.ProductID, err)
+	}
+	return nil
+}
+
+// seckillReserved orders its writes so that the two that may reject come first: the buyer mark (unique per
+// buyer and product) and the guarded stock delta. A failed guard undoes the buyer mark, so a rejection leaves
+// nothing behind without a savepoint round trip.
+func (a *Applier) seckillReserved(ctx context.Context, e events.SeckillReserved) error {
+	at := dbTime(e.ReservedAt)
+	_, err := a.exec(ctx, sqlInsertUserSeckill, e.UserID, e.ProductID, e.OrderNo, at)
+	if isDuplicate(err) {
+		return fmt.Errorf("reserve order %s: user %d already holds a live order for product %d: %w",
+			e.OrderNo, e.UserID, e.ProductID, ErrRejected)
+	}
+	if err != nil {
+		return fmt.Errorf("reserve order %s: mark buyer: %w", e.OrderNo, err)
+	}
+	n, err := a.exec(ctx, sqlDeductStock, e.Quantity, at, e.ProductID, e.Quantity)
+	if err != nil {
+		return fmt.Errorf("reserve order %s: deduct stock: %w", e.OrderNo, err)
+	}
+	if n == 0 {
+		if _, err := a.exec(ctx, sqlDeleteUserSeckill, e.UserID, e.ProductID, e.OrderNo); err != nil {
+			return fmt.Errorf("reserve order %s: undo buyer mark: %w", e.OrderNo, err)
+		}
+		return fmt.Errorf("reserve order %s: %w: %w", e.OrderNo, a.whyNoStock(ctx, e.ProductID, e.Quantity), ErrRejected)
+	}
+	if _, err := a.exec(ctx, sqlInsertOrder, e.OrderNo, e.UserID, e.ProductID, e.ProductName, e.Price, e.Quantity,
+		at, at); err != nil {
+		return fmt.Errorf("insert order %s: %w", e.OrderNo, err)
+	}
+	if _, err := a.exec(ctx, sqlInsertStockLog, e.OrderNo, e.ProductID, e.ProductName, e.Quantity, e.StockBefore,
+		e.StockAfter, StockLogDeduct, at); err != nil {
+		return fmt.Errorf("insert stock log of order %s: %w", e.OrderNo, err)
+	}
+	return nil
+}
+
+// whyNoStock explains a failed stock guard: the product is unknown or its stock is below the quantity.
+func (a *Applier) whyNoStock(ctx context.Context, productID, quantity int64) error {
+	row, err := a.queryRow(ctx, sqlProductStock, productID)
+	if err != nil {
+		return err
+	}
+	var stock int64
+	switch err := row.Scan(&stock); {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("unknown product %d", productID)
+	case err != nil:
+		return fmt.Errorf("read stock of product %d: %w", productID, err)
+	}
+	return fmt.Errorf("product %d has %d in stock, below quantity %d", productID, stock, quantity)
+}
+
+func (a *Applier) orderPaid(ctx context.Context, e events.SeckillOrderPaid) error {
+	n, err := a.exec(ctx, sqlPayOrder, dbTime(e.PaidAt), e.OrderNo)
+	if err != nil {
+		return fmt.Errorf("pay order %s: %w", e.OrderNo, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	row, err := a.queryRow(ctx, sqlOrderStatus, e.OrderNo)
+	if err != nil {
+		return fmt.Errorf("pay order %s: %w", e.OrderNo, err)
+	}
+	var status int
+	switch err := row.Scan(&status); {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("pay order %s: no order row: %w", e.OrderNo, ErrNotYetApplied)
+	case err != nil:
+		return fmt.Errorf("pay order %s: read status: %w", e.OrderNo, err)
+	case status == schema.StateCancelled:
+		return fmt.Errorf("pay order %s: order is cancelled: %w", e.OrderNo, ErrRejected)
+	}
+	return nil
+}
+
+// orderCancelled locks the order and its product row first, so the rollback log's before and after stock are
+// read under the same lock that the stock update takes.
+func (a *Applier) orderCancelled(ctx context.Context, e events.SeckillOrderCancelled) error {
+	row, err := a.queryRow(ctx, sqlLockOrder, e.OrderNo)
+	if err != nil {
+		return fmt.Errorf("cancel order %s: %w", e.OrderNo, err)
+	}
+	var (
+		status                      int
+		userID, productID, qty, stk int64
+		name                        string
+	)
+	switch err := row.Scan(&status, &userID, &productID, &name, &qty, &stk); {
+	case errors.Is(err, sql.ErrNoRows) && e.Reason == events.ReasonRejected:
+		return nil // the reservation was rejected and never became an order
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("cancel order %s: no order row: %w", e.OrderNo, ErrNotYetApplied)
+	case err != nil:
+		return fmt.Errorf("cancel order %s: lock order: %w", e.OrderNo, err)
+	case status == schema.StateCancelled:
+		return nil
+	case status == schema.StatePaid:
+		return fmt.Errorf("cancel order %s: order is paid: %w", e.OrderNo, ErrRejected)
+	}
+	at := dbTime(e.CancelledAt)
+	if _, err := a.exec(ctx, sqlCancelOrder, at, e.OrderNo); err != nil {
+		return fmt.Errorf("cancel order %s: %w", e.OrderNo, err)
+	}
+	if _, err := a.exec(ctx, sqlReturnStock, qty, at, productID); err != nil {
+		return fmt.Errorf("cancel order %s: return stock: %w", e.OrderNo, err)
+	}
+	if _, err := a.exec(ctx, sqlInsertStockLog, e.OrderNo, productID, name, qty, stk, stk+qty, StockLogRollback,
+		at); err != nil {
+		return fmt.Errorf("insert rollback log of order %s: %w", e.OrderNo, err)
+	}
+	if _, err := a.exec(ctx, sqlDeleteUserSeckill, userID, productID, e.OrderNo); err != nil {
+		return fmt.Errorf("cancel order %s: remove buyer mark: %w", e.OrderNo, err)
+	}
+	return nil
+}
+
+func isDuplicate(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == mysqlDuplicateEntry
+}
+
+// dbTime is the DATETIME(3) value of an event time: UTC, milliseconds.
+func dbTime(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+func dbTimePtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return dbTime(*t)
+}

@@ -1,0 +1,103 @@
+// Package projectionstest builds consistent event streams of one sale and checks the contract's invariants in
+// tests of the projections and of the handlers that feed them.
+package projectionstest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/projections"
+)
+
+// Epoch is the time of the first event of every sale built here; event times follow it by the millisecond.
+var Epoch = time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
+
+// Sale is a product listed for a sale and the events of its orders, as the Redis scripts would have raised them.
+// It is not safe for concurrent use.
+type Sale struct {
+	Listed *events.ProductListed
+	stock  int64
+	orders int
+	clock  time.Duration
+}
+
+// NewSale lists product id with the given stock, at Epoch.
+func NewSale(id, stock int64) *Sale {
+	return &Sale{stock: stock, Listed: &events.ProductListed{EventID: uuid.NewString(), ProductID: id,
+		Name: "iPhone 15 Pro", Price: 699900, Stock: stock, ListedAt: Epoch}}
+}
+
+func (s *Sale) tick() time.Time {
+	s.clock += time.Millisecond
+	return Epoch.Add(s.clock)
+}
+
+// Reserve returns the SeckillReserved of one unit for user, with a new order number and the sale's running stock
+// before and after.
+func (s *Sale) Reserve(user int64) *events.SeckillReserved {
+	s.stock--
+	s.orders++
+	return &events.SeckillReserved{EventID: uuid.NewString(), OrderNo: fmt.Sprintf("SK%d-%08d", s.Listed.ProductID, s.orders),
+		UserID: user, ProductID: s.Listed.ProductID, ProductName: s.Listed.Name, Price: s.Listed.Price, Quantity: 1,
+		StockBefore: s.stock + 1, StockAfter: s.stock, ReservedAt: s.tick()}
+}
+
+// Reservations returns n reservations, for users first, first+1, ...
+func (s *Sale) Reservations(first int64, n int) []events.Event {
+	out := make([]events.Event, n)
+	for i := range out {
+		out[i] = s.Reserve(first + int64(i))
+	}
+	return out
+}
+
+// Pay returns the SeckillOrderPaid of a reservation.
+func (s *Sale) Pay(r *events.SeckillReserved) *events.SeckillOrderPaid {
+	return &events.SeckillOrderPaid{EventID: uuid.NewString(), OrderNo: r.OrderNo, UserID: r.UserID,
+		ProductID: r.ProductID, PaidAt: s.tick()}
+}
+
+// Cancel returns the SeckillOrderCancelled of a reservation; the stock goes back to the sale.
+func (s *Sale) Cancel(r *events.SeckillReserved, reason string) *events.SeckillOrderCancelled {
+	s.stock += r.Quantity
+	return &events.SeckillOrderCancelled{EventID: uuid.NewString(), OrderNo: r.OrderNo, UserID: r.UserID,
+		ProductID: r.ProductID, Quantity: r.Quantity, Reason: reason, CancelledAt: s.tick()}
+}
+
+// RequireInvariants fails the test unless every invariant of the product holds in db.
+func RequireInvariants(t testing.TB, db *sql.DB, productID int64) projections.Report {
+	t.Helper()
+	r, err := projections.CheckInvariants(context.Background(), db, productID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() {
+		t.Fatalf("invariants broken:\n%s", r)
+	}
+	return r
+}
+
+// Checksums returns projections.Checksums of db, failing the test on error.
+func Checksums(t testing.TB, db *sql.DB) map[string]string {
+	t.Helper()
+	sums, err := projections.Checksums(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sums
+}
+
+// RequireSameTables fails the test unless the projection tables of a and b have equal checksums.
+func RequireSameTables(t testing.TB, a, b *sql.DB) {
+	t.Helper()
+	if sa, sb := Checksums(t, a), Checksums(t, b); !maps.Equal(sa, sb) {
+		t.Fatalf("projection tables differ:\n%v\n%v", sa, sb)
+	}
+}
