@@ -52,3 +52,7 @@ fmt:
 
 clean:
 	rm -rf bin
+
+# The flash-sale benchmark: bare net/http ceiling, Redis script ceiling and seckill bench side by side.
+bench: services
+	@scripts/bench.sh

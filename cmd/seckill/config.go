@@ -1,0 +1,182 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Config is every setting of the seckill binary, read from the environment once in main.
+type Config struct {
+	HTTPAddr        string          // SECKILL_HTTP_ADDR
+	RedisAddr       string          // SECKILL_REDIS_ADDR
+	MySQLDSN        string          // SECKILL_MYSQL_DSN
+	Namesrv         []string        // SECKILL_ROCKETMQ_NAMESRV (comma-separated)
+	Broker          string          // SECKILL_ROCKETMQ_BROKER: where missing topics are created
+	AdminToken      string          // SECKILL_ADMIN_TOKEN: empty means admin endpoints answer 401
+	MaxPerUser      int64           // SECKILL_MAX_PER_USER
+	RatePerUser     float64         // SECKILL_RATE_PER_USER: buy requests per second per buyer, 0 = off
+	Throttle        int             // SECKILL_CONSUMER_THROTTLE: events per second the projections take, 0 = off
+	PaymentTimeout  time.Duration   // SECKILL_PAYMENT_TIMEOUT
+	RetrySchedule   []time.Duration // SECKILL_RETRY_SCHEDULE: comma-separated delays of the broker-delayed retries
+	OutboxMinAge    time.Duration   // SECKILL_OUTBOX_MIN_AGE: when the relay republishes an unconfirmed event
+	Consumers       bool            // SECKILL_CONSUMERS: run the projection consumers inside `serve`
+	ShutdownTimeout time.Duration   // SECKILL_SHUTDOWN_TIMEOUT
+	LogLevel        slog.Level      // SECKILL_LOG_LEVEL: debug, info, warn, error
+}
+
+// rocketMQRetrySchedule is RocketMQ's own schedule for the 16 retries of a consumer group (delay levels 3..18).
+const rocketMQRetrySchedule = "10s,30s,1m,2m,3m,4m,5m,6m,7m,8m,9m,10m,20m,30m,1h,2h"
+
+// loadConfig reads the environment through getenv and validates every value, naming the variable of the first
+// bad one.
+func loadConfig(getenv func(string) string) (Config, error) {
+	r := envReader{getenv: getenv}
+	c := Config{
+		HTTPAddr:        r.addr("SECKILL_HTTP_ADDR", "127.0.0.1:8080"),
+		RedisAddr:       r.addr("SECKILL_REDIS_ADDR", "127.0.0.1:6379"),
+		MySQLDSN:        r.dsn("SECKILL_MYSQL_DSN", "seckill:seckill@tcp(127.0.0.1:3306)/seckill?parseTime=true"),
+		Broker:          r.addr("SECKILL_ROCKETMQ_BROKER", "127.0.0.1:10911"),
+		AdminToken:      r.str("SECKILL_ADMIN_TOKEN", ""),
+		MaxPerUser:      int64(r.integer("SECKILL_MAX_PER_USER", 1, 1, 1000)),
+		RatePerUser:     r.float("SECKILL_RATE_PER_USER", 5),
+		Throttle:        r.integer("SECKILL_CONSUMER_THROTTLE", 1000, 0, 1_000_000),
+		PaymentTimeout:  r.duration("SECKILL_PAYMENT_TIMEOUT", "15m"),
+		RetrySchedule:   r.durations("SECKILL_RETRY_SCHEDULE", rocketMQRetrySchedule),
+		OutboxMinAge:    r.duration("SECKILL_OUTBOX_MIN_AGE", "3s"),
+		Consumers:       r.boolean("SECKILL_CONSUMERS", true),
+		ShutdownTimeout: r.duration("SECKILL_SHUTDOWN_TIMEOUT", "20s"),
+		LogLevel:        r.level("SECKILL_LOG_LEVEL", "info"),
+	}
+	for _, a := range strings.Split(r.str("SECKILL_ROCKETMQ_NAMESRV", "127.0.0.1:9876"), ",") {
+		c.Namesrv = append(c.Namesrv, r.check("SECKILL_ROCKETMQ_NAMESRV", strings.TrimSpace(a)))
+	}
+	return c, r.err
+}
+
+// envReader reads variables and keeps the first error, so loadConfig reads like a list of settings.
+type envReader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *envReader) fail(name, value, why string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%s=%q: %s", name, value, why)
+	}
+}
+
+func (r *envReader) str(name, def string) string {
+	if v := r.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *envReader) check(name, v string) string {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || port == "" {
+		r.fail(name, v, "want host:port")
+		return v
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 || strings.ContainsAny(host, " /") {
+		r.fail(name, v, "want host:port with a port from 0 to 65535")
+	}
+	return v
+}
+
+func (r *envReader) addr(name, def string) string { return r.check(name, r.str(name, def)) }
+
+func (r *envReader) dsn(name, def string) string {
+	v := r.str(name, def)
+	cfg, err := mysql.ParseDSN(v)
+	switch {
+	case err != nil:
+		r.fail(name, v, "not a MySQL DSN (user:pass@tcp(host:port)/db?parseTime=true): "+err.Error())
+	case cfg.DBName == "":
+		r.fail(name, v, "the DSN names no database")
+	case !cfg.ParseTime:
+		r.fail(name, v, "the DSN needs parseTime=true")
+	}
+	return v
+}
+
+func (r *envReader) integer(name string, def, lo, hi int) int {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		r.fail(name, v, fmt.Sprintf("want an integer from %d to %d", lo, hi))
+	}
+	return n
+}
+
+func (r *envReader) float(name string, def float64) float64 {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		r.fail(name, v, "want a non-negative number (0 turns it off)")
+	}
+	return f
+}
+
+func (r *envReader) duration(name, def string) time.Duration {
+	v := r.str(name, def)
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.fail(name, v, "want a positive duration such as 500ms, 15m or 2h")
+	}
+	return d
+}
+
+func (r *envReader) durations(name, def string) []time.Duration {
+	v := r.str(name, def)
+	var out []time.Duration
+	for _, s := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d <= 0 {
+			r.fail(name, v, "want comma-separated positive durations such as 10s,30s,1m")
+			return nil
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func (r *envReader) boolean(name string, def bool) bool {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, v, "want true or false")
+	}
+	return b
+}
+
+func (r *envReader) level(name, def string) slog.Level {
+	v := r.str(name, def)
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		r.fail(name, v, "want debug, info, warn or error")
+	}
+	return l
+}
+
+// errUsage marks a command line the binary cannot run.
+var errUsage = errors.New("usage")
+
+func getenv(name string) string { return os.Getenv(name) }

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/rocketmqpubsub"
+	"github.com/seckill/seckill/schema"
+)
+
+// startTimeout bounds each dependency's first answer at start.
+const startTimeout = 5 * time.Second
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
+}
+
+// openRedis connects to Redis and loads the scripts; the error names SECKILL_REDIS_ADDR.
+func openRedis(ctx context.Context, cfg Config) (*redis.Client, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, PoolSize: 256, MinIdleConns: 16,
+		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("SECKILL_REDIS_ADDR=%s: redis does not answer: %w", cfg.RedisAddr, err)
+	}
+	if err := schema.LoadScripts(ctx, rdb); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("SECKILL_REDIS_ADDR=%s: %w", cfg.RedisAddr, err)
+	}
+	return rdb, nil
+}
+
+// openMySQL connects to MySQL and applies the migrations; the error names SECKILL_MYSQL_DSN without its password.
+func openMySQL(ctx context.Context, cfg Config) (*sql.DB, error) {
+	dsnCfg, _ := mysql.ParseDSN(cfg.MySQLDSN)
+	where := fmt.Sprintf("SECKILL_MYSQL_DSN (%s@%s/%s)", dsnCfg.User, dsnCfg.Addr, dsnCfg.DBName)
+	db, err := sql.Open("mysql", cfg.MySQLDSN)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	db.SetMaxOpenConns(64)
+	db.SetMaxIdleConns(64)
+	db.SetConnMaxLifetime(30 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("%s: mysql does not answer: %w", where, err)
+	}
+	if err := schema.Migrate(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return db, nil
+}
+
+// ensureTopic creates seckill-topic (4 queues) when missing; the error names SECKILL_ROCKETMQ_NAMESRV.
+func ensureTopic(ctx context.Context, cfg Config, topic string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*startTimeout)
+	defer cancel()
+	if err := rocketmqpubsub.EnsureTopic(ctx, cfg.Namesrv, cfg.Broker, topic, 4); err != nil {
+		return fmt.Errorf("SECKILL_ROCKETMQ_NAMESRV=%v: rocketmq does not answer: %w", cfg.Namesrv, err)
+	}
+	return nil
+}
+
+func newPublisher(cfg Config, logger watermill.LoggerAdapter) (*rocketmqpubsub.Publisher, error) {
+	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: cfg.Namesrv}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("SECKILL_ROCKETMQ_NAMESRV=%v: %w", cfg.Namesrv, err)
+	}
+	return pub, nil
+}
+
+func migrate(ctx context.Context, cfg Config, stdout io.Writer) error {
+	db, err := openMySQL(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Fprintln(stdout, "schema up to date")
+	return nil
+}

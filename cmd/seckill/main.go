@@ -1,0 +1,69 @@
+// Command seckill is the flash-sale backend: `seckill serve` answers the HTTP API and runs the projection
+// consumers, `seckill consume` runs the consumers alone, `seckill replay` rebuilds the tables from tb_event,
+// `seckill bench` drives a sale against a running server, `seckill dlq` lists and re-drives parked events,
+// `seckill migrate` applies the MySQL schema. Configuration comes from SECKILL_* environment variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: seckill <command> [flags]
+
+commands:
+  serve     HTTP API, outbox relay and (unless SECKILL_CONSUMERS=false) the projection consumers
+  consume   the projection consumers alone, for deployments that split the HTTP tier from them
+  migrate   apply the MySQL schema and exit
+  replay    rebuild the projection tables from tb_event (see seckill replay -h)
+  bench     drive a flash sale against a running server (see seckill bench -h)
+  dlq       list or re-drive events parked in the dead-letter queue (seckill dlq list|redrive)
+
+configuration: SECKILL_HTTP_ADDR, SECKILL_REDIS_ADDR, SECKILL_MYSQL_DSN, SECKILL_ROCKETMQ_NAMESRV,
+SECKILL_ADMIN_TOKEN and more; see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "seckill: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	cmd, args := args[0], args[1:]
+	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, cfg, args, stdout, stderr)
+	case "consume":
+		return consume(ctx, cfg, stderr)
+	case "migrate":
+		return migrate(ctx, cfg, stdout)
+	case "bench":
+		return bench(ctx, cfg, args, stdout, stderr)
+	}
+	return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/httpapi"
+	"github.com/seckill/seckill/outbox"
+	"github.com/seckill/seckill/projections"
+	"github.com/seckill/seckill/schema"
+)
+
+const eventTopic = "seckill-topic"
+
+// The demo product of the seed document, listed by `seckill serve -seed` (what `make run` does).
+var seedProduct = events.ProductListed{ProductID: 1, Name: "iPhone 15 Pro", Price: 699900, Stock: 10000}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serve runs the HTTP API, the outbox relay and, unless cfg.Consumers is false, the projection consumers, until
+// ctx is cancelled; then it stops taking requests, drains what is in flight and makes a last relay pass.
+func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	seed := fs.Bool("seed", false, `list the seed's product (id 1, "iPhone 15 Pro", 6999, stock 10000) when absent`)
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	log := newLogger(cfg, stderr)
+	wlog := watermill.NewSlogLogger(log)
+
+	rdb, err := openRedis(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	db, err := openMySQL(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := ensureTopic(ctx, cfg, eventTopic); err != nil {
+		return err
+	}
+	pub, err := newPublisher(cfg, wlog)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	store, err := projections.NewStore(db)
+	if err != nil {
+		return err
+	}
+	if err := warmUp(ctx, db, rdb, log); err != nil {
+		return err
+	}
+
+	reg := newRegistry()
+	ob, err := outbox.New(outbox.Config{Topic: eventTopic, MinAge: cfg.OutboxMinAge}, rdb, pub, reg, log)
+	if err != nil {
+		return err
+	}
+	srv, err := httpapi.New(httpapi.Config{AdminToken: cfg.AdminToken, MaxPerUser: cfg.MaxPerUser,
+		RatePerUser: rateOrOff(cfg.RatePerUser)}, httpapi.Deps{
+		Redis: rdb, DB: db, Store: store, Outbox: ob, Registerer: reg, Gatherer: reg, Logger: log,
+		Checks: readiness(cfg, rdb, db),
+	})
+	if err != nil {
+		return err
+	}
+	if *seed {
+		e := seedProduct
+		e.EventID, e.ListedAt = uuid.NewString(), time.Now().UTC().Truncate(time.Millisecond)
+		listed, err := srv.ListProduct(ctx, &e)
+		if err != nil {
+			return fmt.Errorf("list the seed product: %w", err)
+		}
+		if listed {
+			log.Info("seed product listed", "product_id", e.ProductID, "name", e.Name, "stock", e.Stock)
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("SECKILL_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
+	}
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = ob.Run(runCtx) }()
+	go func() { defer wg.Done(); srv.Run(runCtx) }()
+	var router interface{ Close() error }
+	if cfg.Consumers {
+		r, err := startConsumers(runCtx, cfg, db, rdb, pub, reg, wlog, &wg, errs)
+		if err != nil {
+			return err
+		}
+		router = r
+	}
+	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
+	go func() {
+		if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "consumers", cfg.Consumers, "admin_api", cfg.AdminToken != "")
+	fmt.Fprintf(stdout, "seckill serving on http://%s (metrics /metrics, readiness /readyz)\n", ln.Addr())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining requests")
+	case runErr = <-errs:
+		log.Error("stopping", "err", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if err := ob.RelayOnce(sctx); err != nil {
+		log.Warn("last outbox pass failed; the entries stay in Redis for the next start", "err", err)
+	}
+	if router != nil {
+		if err := router.Close(); err != nil {
+			log.Warn("consumer shutdown", "err", err)
+		}
+	}
+	cancelRun()
+	wg.Wait()
+	log.Info("stopped")
+	return runErr
+}
+
+func rateOrOff(r float64) float64 {
+	if r == 0 {
+		return -1
+	}
+	return r
+}
+
+func readiness(cfg Config, rdb *redis.Client, db *sql.DB) []httpapi.Check {
+	return []httpapi.Check{
+		{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		{Name: "mysql", Ping: db.PingContext},
+		{Name: "rocketmq", Ping: func(ctx context.Context) error { return pingRocketMQ(ctx, cfg) }},
+	}
+}
+
+// pingRocketMQ checks that the NameServer and the broker accept connections.
+func pingRocketMQ(ctx context.Context, cfg Config) error {
+	var d net.Dialer
+	for _, a := range append(append([]string{}, cfg.Namesrv...), cfg.Broker) {
+		c, err := d.DialContext(ctx, "tcp", a)
+		if err != nil {
+			return err
+		}
+		_ = c.Close()
+	}
+	return nil
+}
+
+// warmUp loads into Redis every product MySQL lists that Redis lacks (a listing interrupted between the two, or a
+// Redis that lost its data), with MySQL's stock. Products already in Redis are never touched.
+func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger) error {
+	rows, err := db.QueryContext(ctx, `SELECT p.id, p.product_name, p.price, p.stock, p.start_time, p.end_time,
+		COALESCE((SELECT JSON_VALUE(e.payload, '$.stock') FROM tb_event e WHERE e.event_type = ? AND e.aggregate_id = CAST(p.id AS CHAR) LIMIT 1), p.stock)
+		FROM tb_seckill_product p`, events.TypeProductListed)
+	if err != nil {
+		return fmt.Errorf("warm-up: list products: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s schema.Sale
+		var start, end sql.NullTime
+		if err := rows.Scan(&s.ProductID, &s.Name, &s.Price, &s.Stock, &start, &end, &s.Listed); err != nil {
+			return fmt.Errorf("warm-up: read product: %w", err)
+		}
+		if start.Valid {
+			s.Start = &start.Time
+		}
+		if end.Valid {
+			s.End = &end.Time
+		}
+		loaded, err := schema.LoadSale(ctx, rdb, s)
+		if err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		if loaded {
+			log.Warn("warm-up loaded a product missing from redis", "product_id", s.ProductID, "stock", s.Stock)
+		}
+	}
+	return rows.Err()
+}

@@ -1,0 +1,231 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/httpapi"
+	"github.com/seckill/seckill/schema"
+	"github.com/seckill/seckill/schema/schematest"
+)
+
+// TestBadInputIsRejectedAndReservesNothing covers every bad input of CONTRACT.md over the real router: each is a
+// 400 naming the field, and the stock does not move.
+func TestBadInputIsRejectedAndReservesNothing(t *testing.T) {
+	s := newStack(t)
+	id := s.list(10)
+	big := fmt.Sprintf(`{"userId":1,"productId":%d,"quantity":1,"pad":"%s"}`, id, strings.Repeat("x", 5000))
+	cases := map[string]struct{ body, field string }{
+		"not json":            {`{"userId":`, "body"},
+		"not an object":       {`[1,2,3]`, "body"},
+		"a string":            {`"hello"`, "body"},
+		"null":                {`null`, "body"},
+		"empty":               {``, "body"},
+		"trailing data":       {fmt.Sprintf(`{"userId":1,"productId":%d,"quantity":1} {}`, id), "body"},
+		"over 4 KiB":          {big, "body"},
+		"unknown field":       {fmt.Sprintf(`{"userId":1,"productId":%d,"quantity":1,"coupon":"FREE"}`, id), "coupon"},
+		"missing userId":      {fmt.Sprintf(`{"productId":%d,"quantity":1}`, id), "userId"},
+		"missing productId":   {`{"userId":1,"quantity":1}`, "productId"},
+		"missing quantity":    {fmt.Sprintf(`{"userId":1,"productId":%d}`, id), "quantity"},
+		"zero userId":         {fmt.Sprintf(`{"userId":0,"productId":%d,"quantity":1}`, id), "userId"},
+		"negative userId":     {fmt.Sprintf(`{"userId":-5,"productId":%d,"quantity":1}`, id), "userId"},
+		"fractional userId":   {fmt.Sprintf(`{"userId":1.5,"productId":%d,"quantity":1}`, id), "userId"},
+		"exponent userId":     {fmt.Sprintf(`{"userId":1e3,"productId":%d,"quantity":1}`, id), "userId"},
+		"string userId":       {fmt.Sprintf(`{"userId":"1","productId":%d,"quantity":1}`, id), "userId"},
+		"null productId":      {`{"userId":1,"productId":null,"quantity":1}`, "productId"},
+		"huge productId":      {`{"userId":1,"productId":99999999999999999999,"quantity":1}`, "productId"},
+		"zero quantity":       {fmt.Sprintf(`{"userId":1,"productId":%d,"quantity":0}`, id), "quantity"},
+		"quantity over limit": {fmt.Sprintf(`{"userId":1,"productId":%d,"quantity":2}`, id), "quantity"},
+		"boolean quantity":    {fmt.Sprintf(`{"userId":1,"productId":%d,"quantity":true}`, id), "quantity"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := s.do("POST", "/seckill/kill", c.body)
+			if r.Status != http.StatusBadRequest || !strings.HasPrefix(r.Message, c.field) {
+				t.Fatalf("answer %d %q, want 400 naming %q", r.Status, r.Message, c.field)
+			}
+		})
+	}
+	if got := s.redisStock(id); got != 10 {
+		t.Fatalf("stock %d after bad requests, want 10", got)
+	}
+	if n, _, _ := schema.OutboxStats(context.Background(), s.rdb, id); n != 0 {
+		t.Fatalf("bad requests left %d outbox entries", n)
+	}
+}
+
+func TestAdminListingBadInputAndAuth(t *testing.T) {
+	s := newStack(t)
+	if r := s.do("POST", "/admin/products", `{"id":1,"name":"x","price":1,"stock":1}`); r.Status != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", r.Status)
+	}
+	if r := s.do("POST", "/admin/products", `{}`, "Authorization", "Bearer wrong"); r.Status != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", r.Status)
+	}
+	cases := map[string]struct{ body, field string }{
+		"unknown field":    {`{"id":5,"name":"x","price":1,"stock":1,"color":"red"}`, "color"},
+		"missing name":     {`{"id":5,"price":1,"stock":1}`, "name"},
+		"blank name":       {`{"id":5,"name":"  ","price":1,"stock":1}`, "name"},
+		"zero price":       {`{"id":5,"name":"x","price":0,"stock":1}`, "price"},
+		"three decimals":   {`{"id":5,"name":"x","price":1.001,"stock":1}`, "price"},
+		"negative stock":   {`{"id":5,"name":"x","price":1,"stock":-1}`, "stock"},
+		"bad start":        {`{"id":5,"name":"x","price":1,"stock":1,"startTime":"tomorrow"}`, "startTime"},
+		"end before start": {`{"id":5,"name":"x","price":1,"stock":1,"startTime":"2026-11-23T20:00:00Z","endTime":"2026-11-23T19:00:00Z"}`, "endTime"},
+		"zero id":          {`{"id":0,"name":"x","price":1,"stock":1}`, "id"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := s.admin("POST", "/admin/products", c.body)
+			if r.Status != http.StatusBadRequest || !strings.HasPrefix(r.Message, c.field) {
+				t.Fatalf("answer %d %q, want 400 naming %q", r.Status, r.Message, c.field)
+			}
+		})
+	}
+}
+
+func TestListingNeverResetsLiveStock(t *testing.T) {
+	s := newStack(t)
+	id := s.list(5)
+	if r := s.kill(1, id); r.Status != http.StatusOK {
+		t.Fatalf("kill: %d %s", r.Status, r.Message)
+	}
+	r := s.admin("POST", "/admin/products", fmt.Sprintf(`{"id":%d,"name":"again","price":1,"stock":100}`, id))
+	if r.Status != http.StatusConflict {
+		t.Fatalf("relisting: %d %s, want 409", r.Status, r.Message)
+	}
+	if got := s.redisStock(id); got != 4 {
+		t.Fatalf("stock %d after relisting, want 4", got)
+	}
+	var stock int64
+	if err := s.db.DB.QueryRow(`SELECT stock FROM tb_seckill_product WHERE id = ?`, id).Scan(&stock); err != nil || stock != 5 {
+		t.Fatalf("mysql stock %d (%v), want the listed 5 until the reservation is projected", stock, err)
+	}
+	var n int
+	_ = s.db.DB.QueryRow(`SELECT COUNT(*) FROM tb_event WHERE event_type = ? AND aggregate_id = ?`, events.TypeProductListed, fmt.Sprint(id)).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d ProductListed events, want 1", n)
+	}
+}
+
+func TestBuyerAnswers(t *testing.T) {
+	s := newStack(t)
+	id := s.list(1)
+	r := s.kill(1002, id)
+	if r.Status != http.StatusOK {
+		t.Fatalf("kill: %d %s", r.Status, r.Message)
+	}
+	var k struct {
+		OrderNo                                     string
+		UserID, ProductID, Quantity, RemainingStock int64
+	}
+	_ = json.Unmarshal(r.Data, &k)
+	if !strings.HasPrefix(k.OrderNo, "SK") || k.UserID != 1002 || k.ProductID != id || k.Quantity != 1 || k.RemainingStock != 0 {
+		t.Fatalf("kill data = %s", r.Data)
+	}
+	if r := s.kill(1002, id); r.Status != http.StatusConflict {
+		t.Fatalf("same buyer again: %d, want 409", r.Status)
+	}
+	if r := s.kill(1003, id); r.Status != http.StatusGone {
+		t.Fatalf("sold out: %d, want 410", r.Status)
+	}
+	if r := s.kill(1004, id); r.Status != http.StatusGone {
+		t.Fatalf("sold out (fast path): %d, want 410", r.Status)
+	}
+	if r := s.kill(1003, id+1_000_000_000); r.Status != http.StatusNotFound {
+		t.Fatalf("unknown product: %d, want 404", r.Status)
+	}
+	res := s.do("GET", fmt.Sprintf("/seckill/result?userId=1002&productId=%d", id), "")
+	if res.Status != http.StatusOK || !strings.Contains(string(res.Data), `"PENDING"`) || !strings.Contains(string(res.Data), k.OrderNo) {
+		t.Fatalf("result = %d %s, want PENDING with the order", res.Status, res.Data)
+	}
+	if res := s.do("GET", fmt.Sprintf("/seckill/result?userId=7&productId=%d", id), ""); !strings.Contains(string(res.Data), `"NONE"`) {
+		t.Fatalf("result of a stranger = %s", res.Data)
+	}
+	if res := s.do("GET", "/seckill/result?userId=x&productId=1", ""); res.Status != http.StatusBadRequest {
+		t.Fatalf("bad result query: %d", res.Status)
+	}
+	p := s.do("GET", fmt.Sprintf("/seckill/products/%d", id), "")
+	if p.Status != http.StatusOK || !strings.Contains(string(p.Data), `"stock":0`) || !strings.Contains(string(p.Data), `"price":6999.00`) {
+		t.Fatalf("product = %d %s", p.Status, p.Data)
+	}
+	if p := s.do("GET", "/seckill/orders/SK1-nope", ""); p.Status != http.StatusNotFound {
+		t.Fatalf("unknown order: %d", p.Status)
+	}
+}
+
+func TestSaleWindow(t *testing.T) {
+	s := newStack(t)
+	for name, c := range map[string]struct{ start, end time.Time }{
+		"not started": {time.Now().Add(time.Hour), time.Now().Add(2 * time.Hour)},
+		"ended":       {time.Now().Add(-2 * time.Hour), time.Now().Add(-time.Hour)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			id := schematest.ProductID(t, s.rdb)
+			body := fmt.Sprintf(`{"id":%d,"name":"x","price":1,"stock":3,"startTime":%q,"endTime":%q}`, id,
+				c.start.Format(time.RFC3339), c.end.Format(time.RFC3339))
+			if r := s.admin("POST", "/admin/products", body); r.Status != http.StatusCreated {
+				t.Fatalf("list: %d %s", r.Status, r.Message)
+			}
+			if r := s.kill(1, id); r.Status != http.StatusForbidden {
+				t.Fatalf("kill %s: %d, want 403", name, r.Status)
+			}
+			if s.redisStock(id) != 3 {
+				t.Fatal("stock moved")
+			}
+		})
+	}
+}
+
+// TestOneBuyerTwoHundredRequestsAtOnce: exactly one 200, the rest 409 (or 429).
+func TestOneBuyerTwoHundredRequestsAtOnce(t *testing.T) {
+	s := newStack(t, func(c *httpapi.Config, _ *httpapi.Deps) { c.RatePerUser = 5 })
+	id := s.list(100)
+	codes := fire(200, func(int) reply { return s.kill(4242, id) })
+	if codes[http.StatusOK] != 1 || codes[http.StatusConflict]+codes[http.StatusTooManyRequests] != 199 {
+		t.Fatalf("answers %v, want one 200 and 199 409/429", codes)
+	}
+	if got := s.redisStock(id); got != 99 {
+		t.Fatalf("stock %d, want 99", got)
+	}
+}
+
+// TestFiveHundredUnitsTwoThousandBuyers: exactly 500 × 200, stock 0 and never negative, every 200's event in
+// RocketMQ once.
+func TestFiveHundredUnitsTwoThousandBuyers(t *testing.T) {
+	s := newStack(t)
+	id := s.list(500)
+	var mu = make(chan struct{}, 1)
+	orders := map[string]bool{}
+	codes := fire(2000, func(i int) reply {
+		r := s.kill(int64(100000+i), id)
+		if r.Status == http.StatusOK {
+			var k struct{ OrderNo string }
+			_ = json.Unmarshal(r.Data, &k)
+			mu <- struct{}{}
+			orders[k.OrderNo] = true
+			<-mu
+		}
+		return r
+	})
+	if codes[http.StatusOK] != 500 || codes[http.StatusGone] != 1500 || len(orders) != 500 {
+		t.Fatalf("answers %v with %d distinct orders, want 500 × 200 and 1500 × 410", codes, len(orders))
+	}
+	if got := s.redisStock(id); got != 0 {
+		t.Fatalf("stock %d, want 0", got)
+	}
+	got := s.received(500, 60*time.Second)
+	if len(got) != 500 {
+		t.Fatalf("%d distinct events reached RocketMQ, want 500", len(got))
+	}
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("event %s arrived %d times", id, n)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/httpapi"
+	"github.com/seckill/seckill/schema"
+	"github.com/seckill/seckill/schema/schematest"
+)
+
+// crashedDeliverer stands for a process that dies right after the Lua script ran: it never publishes.
+type crashedDeliverer struct{}
+
+func (crashedDeliverer) Deliver(context.Context, int64, string, events.Event) bool { return false }
+
+// TestRelayDeliversWhatACrashLeftBehind kills the publish step after the script ran: the relay delivers it.
+func TestRelayDeliversWhatACrashLeftBehind(t *testing.T) {
+	s := newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Outbox = crashedDeliverer{} })
+	id := s.list(10)
+	for u := range int64(3) {
+		if r := s.kill(500+u, id); r.Status != http.StatusOK {
+			t.Fatalf("kill: %d %s", r.Status, r.Message)
+		}
+	}
+	if n, _, _ := schema.OutboxStats(context.Background(), s.rdb, id); n != 3 {
+		t.Fatalf("outbox depth %d, want the 3 undelivered reservations", n)
+	}
+	time.Sleep(300 * time.Millisecond) // past the relay's MinAge
+	if err := s.outbox.RelayOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := schema.OutboxStats(context.Background(), s.rdb, id); n != 0 {
+		t.Fatalf("outbox depth %d after the relay, want 0", n)
+	}
+	if got := s.received(3, 30*time.Second); len(got) != 3 {
+		t.Fatalf("%d events reached RocketMQ, want 3", len(got))
+	}
+}
+
+// TestSellingThroughABrokerOutage stops the broker, keeps selling (buyers still get 200), starts it again: every
+// reservation made while it was down reaches RocketMQ.
+func TestSellingThroughABrokerOutage(t *testing.T) {
+	s := newStack(t)
+	id := s.list(1000)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.outbox.Run(ctx) }()
+	ok := 0
+	for u := range int64(20) {
+		if r := s.kill(1+u, id); r.Status == http.StatusOK {
+			ok++
+		}
+	}
+	script := schematest.ServicesScript()
+	if out, err := exec.Command("bash", script, "stop-broker").CombinedOutput(); err != nil {
+		t.Fatalf("stop broker: %v\n%s", err, out)
+	}
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			_ = exec.Command("bash", script, "start-broker").Run()
+		}
+	})
+	for u := range int64(30) {
+		r := s.kill(1000+u, id)
+		if r.Status != http.StatusOK {
+			t.Fatalf("kill while the broker is down: %d %s, want 200", r.Status, r.Message)
+		}
+		ok++
+	}
+	if n, _, _ := schema.OutboxStats(context.Background(), s.rdb, id); n < 30 {
+		t.Fatalf("outbox holds %d entries while the broker is down, want ≥ 30", n)
+	}
+	if out, err := exec.Command("bash", script, "start-broker").CombinedOutput(); err != nil {
+		t.Fatalf("start broker: %v\n%s", err, out)
+	}
+	restarted = true
+	for u := range int64(10) {
+		if r := s.kill(2000+u, id); r.Status == http.StatusOK {
+			ok++
+		}
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		n, _, _ := schema.OutboxStats(context.Background(), s.rdb, id)
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("outbox still holds %d entries 90s after the broker came back", n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	got := s.received(ok, 90*time.Second)
+	if len(got) != ok {
+		t.Fatalf("%d distinct events reached RocketMQ, want %d (every 200)", len(got), ok)
+	}
+}

@@ -1,0 +1,34 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes lists every endpoint in one place.
+func (s *Server) routes() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusNotFound, "no such endpoint", nil)
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, "method not allowed", nil)
+	})
+	handle := func(method, path, route string, h http.HandlerFunc) {
+		r.Handle(path, s.instrument(route, h)).Methods(method)
+	}
+	handle(http.MethodPost, "/seckill/kill", "kill", s.kill)
+	handle(http.MethodGet, "/seckill/result", "result", s.result)
+	handle(http.MethodGet, "/seckill/orders/{orderNo}", "order", s.order)
+	handle(http.MethodPost, "/seckill/orders/{orderNo}/pay", "pay", s.pay)
+	handle(http.MethodPost, "/seckill/orders/{orderNo}/cancel", "cancel", s.cancel)
+	handle(http.MethodGet, "/seckill/products/{id}", "product", s.product)
+	handle(http.MethodPost, "/admin/products", "admin_list_product", s.admin(s.listProduct))
+	handle(http.MethodGet, "/admin/products/{id}/audit", "admin_audit", s.admin(s.audit))
+	r.Handle("/metrics", promhttp.HandlerFor(s.deps.Gatherer, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	handle(http.MethodGet, "/healthz", "healthz", s.healthz)
+	handle(http.MethodGet, "/readyz", "readyz", s.readyz)
+	return r
+}

@@ -1,0 +1,170 @@
+// Package httpapi serves the buyer, admin and operations endpoints of CONTRACT.md on gorilla/mux.
+//
+// Every handler is safe for concurrent use. The buy path (POST /seckill/kill) costs one Redis script call and one
+// RocketMQ publish; nothing on it logs or touches MySQL.
+package httpapi
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/projections"
+)
+
+// Config holds the HTTP tier's own settings.
+type Config struct {
+	// AdminToken is the bearer token of the admin endpoints. Empty: admin endpoints answer 401.
+	AdminToken string
+	// MaxPerUser is the largest quantity one buyer may reserve (and hold) per product. Defaults to 1.
+	MaxPerUser int64
+	// RatePerUser is how many buy requests per second one buyer may send (token bucket). Defaults to 5; negative
+	// turns the limit off.
+	RatePerUser float64
+	// RateBurst is the bucket size of RatePerUser. Defaults to 5.
+	RateBurst int
+	// SoldOutTTL is how long a product seen sold out is answered 410 without asking Redis. Defaults to 250ms;
+	// negative turns the fast path off.
+	SoldOutTTL time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxPerUser == 0 {
+		c.MaxPerUser = 1
+	}
+	if c.RatePerUser == 0 {
+		c.RatePerUser = 5
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = 5
+	}
+	if c.SoldOutTTL == 0 {
+		c.SoldOutTTL = 250 * time.Millisecond
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	if c.MaxPerUser < 1 {
+		return errors.New("max per user must be at least 1")
+	}
+	if c.RateBurst < 1 {
+		return errors.New("rate burst must be at least 1")
+	}
+	return nil
+}
+
+// Recorder records an event in the event store and applies it to the tables (*projections.Store).
+type Recorder interface {
+	Record(ctx context.Context, e events.Event) (projections.Outcome, error)
+}
+
+// Deliverer publishes an event that a Redis script has just appended to a product's outbox (*outbox.Outbox).
+type Deliverer interface {
+	Deliver(ctx context.Context, productID int64, streamID string, e events.Event) bool
+}
+
+// Check tells whether one dependency answers.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Deps are the server's collaborators. All are required.
+type Deps struct {
+	Redis      redis.UniversalClient
+	DB         *sql.DB
+	Store      Recorder
+	Outbox     Deliverer
+	Checks     []Check
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	Logger     *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// NewID returns a new event id; nil means a random UUID.
+	NewID func() string
+}
+
+// Server answers the HTTP API.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	limiter *limiter
+	soldOut *soldOut
+	metrics *metrics
+	// infoCache maps product id -> saleInfo (name and price never change once listed).
+	infoCache sync.Map
+	handler http.Handler
+}
+
+// New builds a Server.
+func New(cfg Config, deps Deps) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Redis == nil || deps.DB == nil || deps.Store == nil || deps.Outbox == nil || deps.Registerer == nil ||
+		deps.Gatherer == nil || deps.Logger == nil {
+		return nil, errors.New("httpapi: redis, db, store, outbox, registerer, gatherer and logger are required")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.NewID == nil {
+		deps.NewID = newUUID
+	}
+	m, err := newMetrics(deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, deps: deps, metrics: m, soldOut: &soldOut{ttl: cfg.SoldOutTTL}}
+	if cfg.RatePerUser > 0 {
+		s.limiter = newLimiter(cfg.RatePerUser, cfg.RateBurst)
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Run sweeps the rate limiter's idle buckets until ctx is done.
+func (s *Server) Run(ctx context.Context) {
+	if s.limiter == nil {
+		return
+	}
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s.limiter.sweep(now)
+		}
+	}
+}
+
+// respond writes err as the contract's envelope, or data with 200 when err is nil. Unexpected errors are logged
+// once and answered 500.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, data any, err error) {
+	if err == nil {
+		writeOK(w, data)
+		return
+	}
+	if e, ok := asAPIError(err); ok {
+		writeJSON(w, e.status, e.msg, nil)
+		return
+	}
+	s.deps.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeJSON(w, http.StatusInternalServerError, "internal error", nil)
+}

@@ -1,0 +1,205 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/httpapi"
+	"github.com/seckill/seckill/outbox"
+	"github.com/seckill/seckill/projections"
+	"github.com/seckill/seckill/rocketmqpubsub"
+	"github.com/seckill/seckill/schema"
+	"github.com/seckill/seckill/schema/schematest"
+)
+
+const adminToken = "test-admin-token"
+
+// stack is a Server over the real Redis, MySQL and RocketMQ, publishing to a test-private topic.
+type stack struct {
+	t       *testing.T
+	handler http.Handler
+	srv     *httpapi.Server
+	rdb     *redis.Client
+	db      schematest.Database
+	namesrv string
+	topic   string
+	pub     message.Publisher
+	outbox  *outbox.Outbox
+}
+
+type stackOption func(*httpapi.Config, *httpapi.Deps)
+
+func newStack(t *testing.T, opts ...stackOption) *stack {
+	t.Helper()
+	s := &stack{t: t, rdb: schematest.Redis(t), db: schematest.MySQL(t), namesrv: schematest.Namesrv(t),
+		topic: schematest.Topic("httpapi")}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := rocketmqpubsub.EnsureTopic(ctx, []string{s.namesrv}, schematest.Broker(), s.topic, 4); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: []string{s.namesrv}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	s.pub = pub
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := prometheus.NewRegistry()
+	s.outbox, err = outbox.New(outbox.Config{Topic: s.topic, MinAge: 200 * time.Millisecond, Interval: 100 * time.Millisecond,
+		Backoff: 300 * time.Millisecond, PublishTimeout: 2 * time.Second}, s.rdb, pub, reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := projections.NewStore(s.db.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := httpapi.Config{AdminToken: adminToken, RatePerUser: -1}
+	deps := httpapi.Deps{Redis: s.rdb, DB: s.db.DB, Store: store, Outbox: s.outbox, Registerer: reg, Gatherer: reg, Logger: log}
+	for _, o := range opts {
+		o(&cfg, &deps)
+	}
+	s.srv, err = httpapi.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.handler = s.srv
+	return s
+}
+
+// reply is a decoded envelope.
+type reply struct {
+	Status  int
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// do sends one request through the real router and checks the envelope. Safe for concurrent use.
+func (s *stack) do(method, path, body string, header ...string) reply {
+	s.t.Helper()
+	req := httptest.NewRequest(method, path, bytes.NewBufferString(body))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	var r reply
+	r.Status = rec.Code
+	// Errorf, not Fatalf: do runs on many goroutines at once.
+	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+		s.t.Errorf("%s %s: body is not the envelope: %q", method, path, rec.Body.String())
+	}
+	if r.Status != r.Code {
+		s.t.Errorf("%s %s: status %d but code %d", method, path, r.Status, r.Code)
+	}
+	return r
+}
+
+func (s *stack) admin(method, path, body string) reply {
+	return s.do(method, path, body, "Authorization", "Bearer "+adminToken)
+}
+
+// list lists a product with a fresh id and the given stock through the admin API.
+func (s *stack) list(stock int64) int64 {
+	s.t.Helper()
+	id := schematest.ProductID(s.t, s.rdb)
+	r := s.admin("POST", "/admin/products", fmt.Sprintf(`{"id":%d,"name":"iPhone 15 Pro","price":6999,"stock":%d}`, id, stock))
+	if r.Status != http.StatusCreated {
+		s.t.Fatalf("list product: %d %s", r.Status, r.Message)
+	}
+	return id
+}
+
+func (s *stack) kill(userID, productID int64) reply {
+	return s.do("POST", "/seckill/kill", fmt.Sprintf(`{"userId":%d,"productId":%d,"quantity":1}`, userID, productID))
+}
+
+func (s *stack) redisStock(productID int64) int64 {
+	s.t.Helper()
+	n, err := s.rdb.Get(context.Background(), schema.KeysFor(productID).Stock).Int64()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+// received consumes the stack's topic with a fresh consumer group until want event ids have arrived or the
+// timeout passes, and returns how often each event id arrived.
+func (s *stack) received(want int, timeout time.Duration) map[string]int {
+	s.t.Helper()
+	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: []string{s.namesrv},
+		ConsumerGroup: "test-" + schematest.RandomSuffix()}, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	msgs, err := sub.Subscribe(ctx, s.topic)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	got := map[string]int{}
+	distinct := 0
+	settle := time.After(timeout)
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return got
+			}
+			if _, err := events.FromMessage(m); err != nil {
+				s.t.Errorf("undecodable message %s: %v", m.UUID, err)
+			}
+			got[m.UUID]++
+			if got[m.UUID] == 1 {
+				distinct++
+			}
+			m.Ack()
+			if distinct == want {
+				// Linger briefly so duplicates, if any, show up.
+				settle = time.After(time.Second)
+			}
+		case <-settle:
+			return got
+		}
+	}
+}
+
+// fire runs n requests at once (released together) and counts the answers by status.
+func fire(n int, req func(i int) reply) map[int]int {
+	start := make(chan struct{})
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	codes := map[int]int{}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r := req(i)
+			mu.Lock()
+			codes[r.Status]++
+			mu.Unlock()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return codes
+}
