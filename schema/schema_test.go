@@ -251,3 +251,25 @@ func TestFastPathEventsEqualOutboxEntries(t *testing.T) {
 		t.Fatalf("outbox events\n%#v\n%#v\nfast path\n%#v\n%#v", entries[0].Event, entries[1].Event, fast, paid)
 	}
 }
+
+func TestHeartbeatsTellLiveConsumers(t *testing.T) {
+	d := schematest.MySQL(t)
+	ctx := context.Background()
+	now := time.Now()
+	if err := schema.Heartbeat(ctx, d.DB, "a", now.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Heartbeat(ctx, d.DB, "b", now); err != nil {
+		t.Fatal(err)
+	}
+	live, err := schema.LiveConsumers(ctx, d.DB, now, 15*time.Second)
+	if err != nil || !reflect.DeepEqual(live, []string{"b"}) {
+		t.Fatalf("live = %v, %v; want [b]", live, err)
+	}
+	if err := schema.ForgetConsumer(ctx, d.DB, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := schema.LiveConsumers(ctx, d.DB, now, 15*time.Second); len(live) != 0 {
+		t.Fatalf("live after forget = %v", live)
+	}
+}
