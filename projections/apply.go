@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -73,6 +75,117 @@ type Applier struct {
 // NewApplier returns an Applier over tx. Its prepared statements close with the transaction.
 func NewApplier(tx *sql.Tx) *Applier {
 	return &Applier{tx: tx, stmts: make(map[string]*sql.Stmt)}
+}
+
+// ApplyAll applies events in order, with the contract of Apply for each: errs[i] is the result of es[i], and
+// after any error other than ErrRejected or ErrNotYetApplied the transaction must be rolled back (the remaining
+// events are not applied). The tables end as if each event had been applied by Apply in turn; runs of
+// consecutive reservations are written with one multi-row statement per table when none of them is rejected,
+// which is what lets a batch keep up with a flash sale.
+func (a *Applier) ApplyAll(ctx context.Context, es []events.Event) []error {
+	errs := make([]error, len(es))
+	for i := 0; i < len(es); {
+		j := i
+		var run []events.SeckillReserved
+		for ; j < len(es); j++ {
+			r, ok := reservation(es[j])
+			if !ok {
+				break
+			}
+			run = append(run, r)
+		}
+		if len(run) > 1 && a.reservedRun(ctx, run) == nil {
+			i = j
+			continue
+		}
+		if j == i {
+			j = i + 1
+		}
+		for ; i < j; i++ {
+			errs[i] = a.Apply(ctx, es[i])
+			if errs[i] != nil && !errors.Is(errs[i], ErrRejected) && !errors.Is(errs[i], ErrNotYetApplied) {
+				return errs
+			}
+		}
+	}
+	return errs
+}
+
+// reservedRun applies several reservations with one statement per table, under a savepoint: if any of them would
+// be rejected (a buyer mark exists, the stock of a product does not cover the run) or anything fails, it rolls
+// back to the savepoint and returns an error; the caller then applies them one by one.
+func (a *Applier) reservedRun(ctx context.Context, run []events.SeckillReserved) error {
+	if _, err := a.tx.ExecContext(ctx, `SAVEPOINT reserved_run`); err != nil {
+		return err
+	}
+	err := a.insertReservedRun(ctx, run)
+	if err != nil {
+		if _, rerr := a.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT reserved_run`); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+func (a *Applier) insertReservedRun(ctx context.Context, run []events.SeckillReserved) error {
+	type delta struct {
+		qty, n int64
+		last   time.Time
+	}
+	deltas := map[int64]*delta{}
+	var ids []int64
+	marks, orders, logs := make([]any, 0, 4*len(run)), make([]any, 0, 8*len(run)), make([]any, 0, 8*len(run))
+	for _, e := range run {
+		at := dbTime(e.ReservedAt)
+		d, ok := deltas[e.ProductID]
+		if !ok {
+			d = &delta{}
+			deltas[e.ProductID] = d
+			ids = append(ids, e.ProductID)
+		}
+		d.qty += e.Quantity
+		d.n++
+		if at.After(d.last) {
+			d.last = at
+		}
+		marks = append(marks, e.UserID, e.ProductID, e.OrderNo, at)
+		orders = append(orders, e.OrderNo, e.UserID, e.ProductID, e.ProductName, e.Price, e.Quantity, at, at)
+		logs = append(logs, e.OrderNo, e.ProductID, e.ProductName, e.Quantity, e.StockBefore, e.StockAfter,
+			StockLogDeduct, at)
+	}
+	if _, err := a.tx.ExecContext(ctx, sqlInsertUserSeckill+rows(", (?, ?, ?, ?)", len(run)-1), marks...); err != nil {
+		return err
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		d := deltas[id]
+		r, err := a.tx.ExecContext(ctx, `UPDATE tb_seckill_product
+			SET stock = stock - ?, version = version + ?, update_time = GREATEST(update_time, ?)
+			WHERE id = ? AND stock >= ?`, d.qty, d.n, d.last, id, d.qty)
+		if err != nil {
+			return err
+		}
+		if n, err := r.RowsAffected(); err != nil || n == 0 {
+			return fmt.Errorf("stock of product %d does not cover %d: %w", id, d.qty, ErrRejected)
+		}
+	}
+	if _, err := a.tx.ExecContext(ctx, sqlInsertOrder+rows(", (?, ?, ?, ?, ?, ?, 0, ?, ?)", len(run)-1), orders...); err != nil {
+		return err
+	}
+	_, err := a.tx.ExecContext(ctx, sqlInsertStockLog+rows(", (?, ?, ?, ?, ?, ?, ?, ?)", len(run)-1), logs...)
+	return err
+}
+
+func rows(tuple string, n int) string { return strings.Repeat(tuple, n) }
+
+func reservation(e events.Event) (events.SeckillReserved, bool) {
+	switch v := e.(type) {
+	case *events.SeckillReserved:
+		return *v, true
+	case events.SeckillReserved:
+		return v, true
+	}
+	return events.SeckillReserved{}, false
 }
 
 // Apply applies one event, with the contract of the package-level Apply.

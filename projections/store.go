@@ -174,9 +174,12 @@ func (s *Store) recordBatch(ctx context.Context, es []events.Event, rowByRow boo
 			toApply = fresh
 		}
 	}
-	a := NewApplier(tx)
-	for _, i := range toApply {
-		err := a.Apply(ctx, es[i])
+	applied := make([]events.Event, len(toApply))
+	for j, i := range toApply {
+		applied[j] = es[i]
+	}
+	for j, err := range NewApplier(tx).ApplyAll(ctx, applied) {
+		i := toApply[j]
 		switch {
 		case err == nil:
 			res[i].Outcome = Applied

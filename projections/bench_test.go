@@ -1,0 +1,80 @@
+package projections_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/projections"
+	"github.com/seckill/seckill/projections/projectionstest"
+	"github.com/seckill/seckill/schema/schematest"
+)
+
+// BenchmarkRecordReserved records SeckillReserved events into MariaDB: one transaction per event, batches of a
+// fixed size, and a Batcher fed by 4 concurrent callers (one per RocketMQ queue, as the router delivers them).
+// Run: go test ./projections -run '^$' -bench RecordReserved -benchtime 5000x
+func BenchmarkRecordReserved(b *testing.B) {
+	setup := func(b *testing.B) (*projections.Store, []events.Event) {
+		db := schematest.MySQL(b).DB
+		s := newStore(b, db)
+		sale := projectionstest.NewSale(1, int64(b.N)+1)
+		record(b, s, sale.Listed, projections.Applied)
+		return s, sale.Reservations(1, b.N)
+	}
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	}
+	b.Run("single", func(b *testing.B) {
+		s, es := setup(b)
+		b.ResetTimer()
+		for _, e := range es {
+			if _, err := s.Record(context.Background(), e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+	b.Run("batch64", func(b *testing.B) {
+		s, es := setup(b)
+		b.ResetTimer()
+		for start := 0; start < len(es); start += 64 {
+			for _, r := range s.RecordBatch(context.Background(), es[start:min(start+64, len(es))]) {
+				if r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+		}
+		report(b)
+	})
+	for _, callers := range []int{4, 16} {
+		b.Run("batcher"+map[int]string{4: "4", 16: "16"}[callers], func(b *testing.B) {
+			s, es := setup(b)
+			bt, err := projections.NewBatcher(s, projections.BatcherConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer bt.Close()
+			next := make(chan events.Event)
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for e := range next {
+						if _, err := bt.Record(context.Background(), e); err != nil {
+							b.Error(err)
+						}
+					}
+				}()
+			}
+			for _, e := range es {
+				next <- e
+			}
+			close(next)
+			wg.Wait()
+			report(b)
+		})
+	}
+}
