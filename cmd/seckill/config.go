@@ -45,6 +45,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MySQLDSN:        r.dsn("SECKILL_MYSQL_DSN", "seckill:seckill@tcp(127.0.0.1:3306)/seckill?parseTime=true"),
 		Broker:          r.addr("SECKILL_ROCKETMQ_BROKER", "127.0.0.1:10911"),
 		AdminToken:      r.str("SECKILL_ADMIN_TOKEN", ""),
+		Topic:           r.name("SECKILL_TOPIC", "seckill-topic"),
+		ConsumerGroup:   r.name("SECKILL_CONSUMER_GROUP", "seckill-consumer"),
 		MaxPerUser:      int64(r.integer("SECKILL_MAX_PER_USER", 1, 1, 1000)),
 		RatePerUser:     r.float("SECKILL_RATE_PER_USER", 5),
 		Throttle:        r.integer("SECKILL_CONSUMER_THROTTLE", 1000, 0, 1_000_000),
@@ -88,6 +90,19 @@ func (r *envReader) check(name, v string) string {
 	}
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 || strings.ContainsAny(host, " /") {
 		r.fail(name, v, "want host:port with a port from 0 to 65535")
+	}
+	return v
+}
+
+// name reads a RocketMQ topic or group name: letters, digits, '-' and '_' only, at most 100 characters.
+func (r *envReader) name(name, def string) string {
+	v := r.str(name, def)
+	ok := len(v) <= 100
+	for _, c := range v {
+		ok = ok && (c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')
+	}
+	if !ok {
+		r.fail(name, v, "want at most 100 letters, digits, '-' or '_'")
 	}
 	return v
 }

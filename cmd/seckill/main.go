@@ -64,6 +64,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, cfg, stdout)
 	case "bench":
 		return bench(ctx, cfg, args, stdout, stderr)
+	case "replay":
+		return replayCommand(ctx, cfg, args, stdout, stderr)
+	case "dlq":
+		return dlqCommand(ctx, cfg, args, stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
 }

@@ -26,8 +26,6 @@ import (
 	"github.com/seckill/seckill/schema"
 )
 
-const eventTopic = "seckill-topic"
-
 // The demo product of the seed document, listed by `seckill serve -seed` (what `make run` does).
 var seedProduct = events.ProductListed{ProductID: 1, Name: "iPhone 15 Pro", Price: 699900, Stock: 10000}
 
@@ -59,7 +57,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 		return err
 	}
 	defer db.Close()
-	if err := ensureTopic(ctx, cfg, eventTopic); err != nil {
+	if err := ensureTopic(ctx, cfg, cfg.Topic); err != nil {
 		return err
 	}
 	pub, err := newPublisher(cfg, wlog)
@@ -76,7 +74,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	}
 
 	reg := newRegistry()
-	ob, err := outbox.New(outbox.Config{Topic: eventTopic, MinAge: cfg.OutboxMinAge}, rdb, pub, reg, log)
+	ob, err := outbox.New(outbox.Config{Topic: cfg.Topic, MinAge: cfg.OutboxMinAge}, rdb, pub, reg, log)
 	if err != nil {
 		return err
 	}
