@@ -21,7 +21,8 @@ const (
 	// Duplicate: the event id was already in tb_event; nothing changed.
 	Duplicate
 	// Rejected: the event is in tb_event (it is a fact) but the projection could not accept it (ErrRejected);
-	// no projection row changed and the caller compensates.
+	// no projection row changed and the caller compensates. A rejected reservation delivered again is Rejected
+	// again (not Duplicate), so that a compensation that failed is retried; compensations are idempotent.
 	Rejected
 )
 
@@ -85,6 +86,15 @@ func (s *Store) Record(ctx context.Context, e events.Event) (Outcome, error) {
 		return 0, fmt.Errorf("record event %s: %w", e.ID(), err)
 	}
 	out := Duplicate
+	if n == 0 {
+		again, err := rejectedAgain(ctx, tx, []events.Event{e})
+		if err != nil {
+			return 0, fmt.Errorf("record event %s: %w", e.ID(), err)
+		}
+		if again[0] {
+			out = Rejected
+		}
+	}
 	if n == 1 {
 		out = Applied
 		if err := Apply(ctx, tx, e); errors.Is(err, ErrRejected) {
@@ -174,6 +184,22 @@ func (s *Store) recordBatch(ctx context.Context, es []events.Event, rowByRow boo
 			toApply = fresh
 		}
 	}
+	var dups []events.Event
+	var dupIdx []int
+	for _, i := range fresh {
+		if res[i].Outcome == Duplicate {
+			dups, dupIdx = append(dups, es[i]), append(dupIdx, i)
+		}
+	}
+	again, err := rejectedAgain(ctx, tx, dups)
+	if err != nil {
+		return nil, fmt.Errorf("record batch: %w", err)
+	}
+	for j, rejected := range again {
+		if rejected {
+			res[dupIdx[j]].Outcome = Rejected
+		}
+	}
 	applied := make([]events.Event, len(toApply))
 	for j, i := range toApply {
 		applied[j] = es[i]
@@ -198,6 +224,44 @@ func (s *Store) recordBatch(ctx context.Context, es []events.Event, rowByRow boo
 		return nil, fmt.Errorf("record batch: commit: %w", err)
 	}
 	return res, nil
+}
+
+// rejectedAgain tells, for events already in tb_event, which are reservations that were rejected: their order
+// row does not exist (an applied reservation's row is never deleted).
+func rejectedAgain(ctx context.Context, tx *sql.Tx, es []events.Event) ([]bool, error) {
+	out := make([]bool, len(es))
+	var orders []any
+	for _, e := range es {
+		if r, ok := reservation(e); ok {
+			orders = append(orders, r.OrderNo)
+		}
+	}
+	if len(orders) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT order_no FROM tb_seckill_order WHERE order_no IN (?`+
+		strings.Repeat(", ?", len(orders)-1)+`)`, orders...)
+	if err != nil {
+		return nil, fmt.Errorf("find rejected reservations: %w", err)
+	}
+	defer rows.Close()
+	exists := map[string]bool{}
+	for rows.Next() {
+		var no string
+		if err := rows.Scan(&no); err != nil {
+			return nil, fmt.Errorf("find rejected reservations: %w", err)
+		}
+		exists[no] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find rejected reservations: %w", err)
+	}
+	for i, e := range es {
+		if r, ok := reservation(e); ok && !exists[r.OrderNo] {
+			out[i] = true
+		}
+	}
+	return out, nil
 }
 
 // insertEvents inserts events into tb_event with INSERT IGNORE and returns how many were new.
