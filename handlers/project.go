@@ -1,0 +1,182 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/delay"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/projections"
+)
+
+// Names of the per-type functions the router handlers dispatch to (metadata "name" selects one). They label logs;
+// they are constants so that dashboards and alerts keep working across releases.
+const (
+	FuncProjectProductListed = "project_product_listed"
+	FuncProjectReserved      = "project_seckill_reserved"
+	FuncProjectOrderPaid     = "project_seckill_order_paid"
+	FuncProjectCancelled     = "project_seckill_order_cancelled"
+	FuncCancelUnpaidOrder    = "cancel_unpaid_order"
+)
+
+// PaymentTimeoutName is the metadata "name" of a payment deadline message on Config.TimeoutTopic.
+const PaymentTimeoutName = "PaymentTimeout"
+
+// PaymentDeadline is the payload of a payment deadline message, published with a delay of Config.PaymentTimeout
+// when a reservation is projected. Its message UUID is the reservation's event id.
+type PaymentDeadline struct {
+	OrderNo   string `json:"orderNo"`
+	ProductID int64  `json:"productId"`
+	UserID    int64  `json:"userId"`
+}
+
+// projector holds the per-type functions. It is safe for concurrent use: its dependencies are.
+type projector struct {
+	store   Recorder
+	settler Settler
+	pub     message.Publisher
+	cfg     Config
+	m       *consumerMetrics
+	log     watermill.LoggerAdapter
+	now     func() time.Time
+	funcs   map[string]func(*message.Message) error
+}
+
+func newProjector(cfg Config, deps Deps, m *consumerMetrics, log watermill.LoggerAdapter) *projector {
+	p := &projector{store: deps.Store, settler: deps.Settler, pub: deps.Publisher, cfg: cfg, m: m, log: log, now: deps.Now}
+	p.funcs = map[string]func(*message.Message) error{
+		events.TypeProductListed:         p.projectListed,
+		events.TypeSeckillReserved:       p.projectReserved,
+		events.TypeSeckillOrderPaid:      p.projectPaid,
+		events.TypeSeckillOrderCancelled: p.projectCancelled,
+		PaymentTimeoutName:               p.cancelUnpaid,
+	}
+	return p
+}
+
+// handle dispatches a message to the function of its type. A type nobody knows is acknowledged (and counted):
+// retrying it cannot help, and a newer producer may send types this consumer does not need.
+func (p *projector) handle(msg *message.Message) error {
+	name := msg.Metadata.Get(events.MetadataType)
+	f, ok := p.funcs[name]
+	if !ok {
+		p.m.unknown.Inc()
+		p.log.Info("message of unknown type acknowledged", watermill.LogFields{"message_uuid": msg.UUID, "type": name})
+		return nil
+	}
+	return f(msg)
+}
+
+// record decodes and records the event a message carries. A payload that does not decode is a permanent error.
+func (p *projector) record(msg *message.Message) (events.Event, projections.Outcome, error) {
+	e, err := events.FromMessage(msg)
+	if err != nil {
+		return nil, 0, permanent(err)
+	}
+	out, err := p.store.Record(msg.Context(), e)
+	if err != nil {
+		return e, 0, err
+	}
+	p.m.recorded.WithLabelValues(e.EventType(), out.String()).Inc()
+	if out == projections.Applied {
+		p.m.lag.WithLabelValues(e.EventType()).Observe(p.now().Sub(e.Time()).Seconds())
+	}
+	return e, out, nil
+}
+
+func (p *projector) logRejected(fn string, e events.Event) {
+	p.log.Info("event rejected by the projection", watermill.LogFields{"handler": fn, "event_id": e.ID(),
+		"type": e.EventType(), "aggregate": e.Aggregate()})
+}
+
+func (p *projector) projectListed(msg *message.Message) error {
+	e, out, err := p.record(msg)
+	if err == nil && out == projections.Rejected {
+		p.logRejected(FuncProjectProductListed, e)
+	}
+	return err
+}
+
+// projectReserved records a reservation. A rejected one is cancelled in Redis (stock and buyer mark go back, and a
+// SeckillOrderCancelled{rejected} follows through the outbox); a redelivered rejection is Rejected again, so a
+// compensation that failed is retried. A recorded one gets its payment deadline, also on redelivery (a second
+// deadline is harmless: cancelling an order no longer awaiting payment is a no-op).
+func (p *projector) projectReserved(msg *message.Message) error {
+	e, out, err := p.record(msg)
+	if err != nil {
+		return err
+	}
+	r := e.(*events.SeckillReserved)
+	if out == projections.Rejected {
+		p.logRejected(FuncProjectReserved, e)
+		if err := p.settler.CancelOrder(msg.Context(), r.ProductID, r.OrderNo, events.ReasonRejected); err != nil {
+			return fmt.Errorf("compensate rejected order %s: %w", r.OrderNo, err)
+		}
+		return nil
+	}
+	payload, err := json.Marshal(PaymentDeadline{OrderNo: r.OrderNo, ProductID: r.ProductID, UserID: r.UserID})
+	if err != nil {
+		return fmt.Errorf("payment deadline of order %s: %w", r.OrderNo, err)
+	}
+	deadline := message.NewMessage(r.EventID, payload)
+	deadline.Metadata.Set(events.MetadataType, PaymentTimeoutName)
+	middleware.SetCorrelationID(middleware.MessageCorrelationID(msg), deadline)
+	delay.Message(deadline, delay.For(p.cfg.PaymentTimeout))
+	if err := p.pub.Publish(p.cfg.TimeoutTopic, deadline); err != nil {
+		return fmt.Errorf("publish payment deadline of order %s: %w", r.OrderNo, err)
+	}
+	return nil
+}
+
+func (p *projector) projectPaid(msg *message.Message) error {
+	e, out, err := p.record(msg)
+	if err == nil && out == projections.Rejected {
+		p.logRejected(FuncProjectOrderPaid, e)
+	}
+	return err
+}
+
+func (p *projector) projectCancelled(msg *message.Message) error {
+	e, out, err := p.record(msg)
+	switch {
+	case err != nil:
+		return err
+	case out == projections.Applied:
+		p.m.cancelled.WithLabelValues(e.(*events.SeckillOrderCancelled).Reason).Inc()
+	case out == projections.Rejected:
+		p.logRejected(FuncProjectCancelled, e)
+	}
+	return nil
+}
+
+// cancelUnpaid cancels an order whose payment deadline passed; an order already paid or cancelled is left alone.
+func (p *projector) cancelUnpaid(msg *message.Message) error {
+	var d PaymentDeadline
+	if err := json.Unmarshal(msg.Payload, &d); err != nil || d.OrderNo == "" {
+		return permanent(fmt.Errorf("payment deadline %s: bad payload %q: %v", msg.UUID, msg.Payload, err))
+	}
+	if err := p.settler.CancelOrder(msg.Context(), d.ProductID, d.OrderNo, events.ReasonPaymentTimeout); err != nil {
+		return fmt.Errorf("cancel unpaid order %s: %w", d.OrderNo, err)
+	}
+	return nil
+}
+
+// Settler cancels orders in Redis, which arbitrates every order's state. CancelOrder must be idempotent and safe
+// for concurrent use: it returns nil when the order is cancelled by this call, was already paid or cancelled, or
+// is unknown to Redis; an error means "try again later".
+type Settler interface {
+	CancelOrder(ctx context.Context, productID int64, orderNo, reason string) error
+}
+
+// Recorder records an event in the event store and applies it (*projections.Store, *projections.Batcher). It
+// must be safe for concurrent use and idempotent by event id; a delivered-again rejected reservation must be
+// Rejected again, so that its compensation is retried.
+type Recorder interface {
+	Record(ctx context.Context, e events.Event) (projections.Outcome, error)
+}
