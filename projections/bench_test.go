@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
@@ -12,7 +13,8 @@ import (
 )
 
 // BenchmarkRecordReserved records SeckillReserved events into MariaDB: one transaction per event, batches of a
-// fixed size, and a Batcher fed by 4 concurrent callers (one per RocketMQ queue, as the router delivers them).
+// fixed size, and a Batcher fed by 4 concurrent callers (one per RocketMQ queue, as the router delivers them) or
+// more.
 // Run: go test ./projections -run '^$' -bench RecordReserved -benchtime 5000x
 func BenchmarkRecordReserved(b *testing.B) {
 	setup := func(b *testing.B) (*projections.Store, []events.Event) {
@@ -47,10 +49,14 @@ func BenchmarkRecordReserved(b *testing.B) {
 		}
 		report(b)
 	})
-	for _, callers := range []int{4, 16} {
-		b.Run("batcher"+map[int]string{4: "4", 16: "16"}[callers], func(b *testing.B) {
+	for name, c := range map[string]struct {
+		callers int
+		wait    time.Duration
+	}{"batcher4": {4, 0}, "batcher4wait1ms": {4, time.Millisecond}, "batcher16": {16, 0}, "batcher64": {64, 0}} {
+		callers := c.callers
+		b.Run(name, func(b *testing.B) {
 			s, es := setup(b)
-			bt, err := projections.NewBatcher(s, projections.BatcherConfig{})
+			bt, err := projections.NewBatcher(s, projections.BatcherConfig{MaxWait: c.wait})
 			if err != nil {
 				b.Fatal(err)
 			}
