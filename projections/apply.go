@@ -263,8 +263,8 @@ func (a *Applier) seckillReserved(ctx context.Context, e events.SeckillReserved)
 	at := dbTime(e.ReservedAt)
 	_, err := a.exec(ctx, sqlInsertUserSeckill, e.UserID, e.ProductID, e.OrderNo, at)
 	if isDuplicate(err) {
-		return fmt.Errorf("reserve order %s: user %d already holds a live order for product %d: %w",
-			e.OrderNo, e.UserID, e.ProductID, ErrRejected)
+		return fmt.Errorf("reserve order %s: user %d already holds a live order for product %d: %w: %w",
+			e.OrderNo, e.UserID, e.ProductID, ErrConflict, ErrRejected)
 	}
 	if err != nil {
 		return fmt.Errorf("reserve order %s: mark buyer: %w", e.OrderNo, err)
@@ -303,7 +303,7 @@ func (a *Applier) whyNoStock(ctx context.Context, productID, quantity int64) err
 	case err != nil:
 		return fmt.Errorf("read stock of product %d: %w", productID, err)
 	}
-	return fmt.Errorf("product %d has %d in stock, below quantity %d", productID, stock, quantity)
+	return fmt.Errorf("product %d has %d in stock, below quantity %d: %w", productID, stock, quantity, ErrConflict)
 }
 
 func (a *Applier) orderPaid(ctx context.Context, e events.SeckillOrderPaid) error {

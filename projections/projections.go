@@ -22,3 +22,10 @@ var ErrRejected = errors.New("event rejected by projection")
 // reservation has not reached MySQL (events of one order may travel on different queues). Apply leaves no row
 // behind when it returns it, and the event must not be recorded: retrying it later applies it.
 var ErrNotYetApplied = errors.New("event depends on an event not yet applied")
+
+// ErrConflict marks the rejections of a reservation that a cancellation not yet applied would explain: the buyer
+// still holds a row for the product, or the MySQL stock is below the quantity. Redis, which arbitrates, accepted
+// the reservation, so such a conflict is first taken for a cancellation in flight: Store returns ErrNotYetApplied
+// for it while the event is younger than the store's conflict grace, and rejects it (ErrRejected, which it also
+// wraps) afterwards. Replay, which follows the live commit order, meets it only for events that live rejected.
+var ErrConflict = errors.New("conflicts with the projected state")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/seckill/seckill/events"
 )
@@ -53,15 +54,36 @@ type Result struct {
 // It is safe for concurrent use. Recording an event twice is a no-op the second time (Duplicate), whatever the
 // delay between the two deliveries, because tb_event.event_id is unique.
 type Store struct {
-	db *sql.DB
+	db    *sql.DB
+	grace time.Duration
+	now   func() time.Time
 }
 
-// NewStore returns a Store over db, whose schema must be migrated (schema.Migrate).
+// DefaultConflictGrace is how long a reservation that conflicts with the projected state (ErrConflict) is
+// retried, as not yet applied, before it is rejected.
+const DefaultConflictGrace = 30 * time.Second
+
+// NewStore returns a Store over db, whose schema must be migrated (schema.Migrate), with DefaultConflictGrace.
 func NewStore(db *sql.DB) (*Store, error) {
-	if db == nil {
-		return nil, errors.New("projections store: nil db")
+	return NewStoreWithGrace(db, DefaultConflictGrace, time.Now)
+}
+
+// NewStoreWithGrace returns a Store that retries conflicting reservations (ErrConflict) for grace after their
+// event time, by the clock now, before rejecting them.
+func NewStoreWithGrace(db *sql.DB, grace time.Duration, now func() time.Time) (*Store, error) {
+	if db == nil || now == nil {
+		return nil, errors.New("projections store: nil db or clock")
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, grace: grace, now: now}, nil
+}
+
+// pending tells whether err is a conflict young enough to be a cancellation still in flight; it then returns the
+// error to report instead, which wraps ErrNotYetApplied (and not ErrRejected).
+func (s *Store) pending(e events.Event, err error) (error, bool) {
+	if !errors.Is(err, ErrConflict) || s.now().Sub(e.Time()) >= s.grace {
+		return nil, false
+	}
+	return fmt.Errorf("%w: %s", ErrNotYetApplied, err.Error()), true
 }
 
 // Record records one event in one transaction: INSERT IGNORE into tb_event (no row = Duplicate), then Apply.
@@ -97,7 +119,11 @@ func (s *Store) Record(ctx context.Context, e events.Event) (Outcome, error) {
 	}
 	if n == 1 {
 		out = Applied
-		if err := Apply(ctx, tx, e); errors.Is(err, ErrRejected) {
+		err := Apply(ctx, tx, e)
+		if perr, ok := s.pending(e, err); ok {
+			return 0, perr
+		}
+		if errors.Is(err, ErrRejected) {
 			out = Rejected
 		} else if err != nil {
 			return 0, err
@@ -206,6 +232,9 @@ func (s *Store) recordBatch(ctx context.Context, es []events.Event, rowByRow boo
 	}
 	for j, err := range NewApplier(tx).ApplyAll(ctx, applied) {
 		i := toApply[j]
+		if perr, ok := s.pending(es[i], err); ok {
+			err = perr
+		}
 		switch {
 		case err == nil:
 			res[i].Outcome = Applied

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
@@ -344,4 +345,43 @@ func TestCheckInvariantsFindsBrokenTables(t *testing.T) {
 	if !broken[projections.InvariantConservation] || !broken[projections.InvariantNothingLost] || len(broken) != 2 {
 		t.Fatalf("report %s", rep)
 	}
+}
+
+// TestYoungConflictIsACancellationInFlight: a buyer who cancelled and bought again may see the new reservation
+// arrive before the cancellation. Within the grace it is not yet applied (retried), not rejected; once the
+// cancellation is in, it applies; a conflict older than the grace is rejected.
+func TestYoungConflictIsACancellationInFlight(t *testing.T) {
+	db := schematest.MySQL(t).DB
+	now := projectionstest.Epoch.Add(time.Second)
+	s, err := projections.NewStoreWithGrace(db, 30*time.Second, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sale := projectionstest.NewSale(5, 1)
+	old := sale.Reserve(7)
+	record(t, s, sale.Listed, projections.Applied)
+	record(t, s, old, projections.Applied)
+	cancel := sale.Cancel(old, events.ReasonUser)
+	again := sale.Reserve(7)
+	for _, batch := range []bool{false, true} {
+		var err error
+		if batch {
+			err = s.RecordBatch(context.Background(), []events.Event{again})[0].Err
+		} else {
+			_, err = s.Record(context.Background(), again)
+		}
+		if !errors.Is(err, projections.ErrNotYetApplied) || errors.Is(err, projections.ErrRejected) {
+			t.Fatalf("young conflict (batch %v): %v, want ErrNotYetApplied only", batch, err)
+		}
+	}
+	if n := count(t, db, `SELECT COUNT(*) FROM tb_event WHERE event_id = ?`, again.ID()); n != 0 {
+		t.Fatalf("a not-yet-applied event was stored %d times", n)
+	}
+	record(t, s, cancel, projections.Applied)
+	record(t, s, again, projections.Applied)
+
+	now = now.Add(time.Minute)
+	late := sale.Reserve(7)
+	late.ReservedAt = projectionstest.Epoch
+	record(t, s, late, projections.Rejected)
 }
