@@ -1,0 +1,341 @@
+package replay
+
+import (
+	"container/heap"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/schema"
+)
+
+// GenerateOptions describes a generated sale history. The zero value of every field but Events takes a default.
+type GenerateOptions struct {
+	// Events is the number of events of the history, ProductListed included. Required.
+	Events int
+	// Products is the number of products listed at Start, before any reservation. Defaults to 10.
+	Products int
+	// PayShare is the share of reservations paid later (2 s to 5 min after). Defaults to 0.6.
+	PayShare float64
+	// CancelShare is the share of reservations cancelled: a tenth are rejected by the projection (a second
+	// reservation of a buyer who holds a live order, compensated by a cancellation with reason "rejected"), the
+	// rest split evenly between reason "user" (1 s to 5 min after) and "payment_timeout" (15 min after).
+	// Defaults to 0.2. PayShare + CancelShare must not exceed 1; the remainder stays awaiting payment.
+	CancelShare float64
+	// Seed makes the history reproducible: equal options give equal events, event ids included. Defaults to 1.
+	Seed uint64
+	// Start is the time of the listings; reservations open one second later at 10 per millisecond.
+	// Defaults to 2026-11-23T20:00:00Z.
+	Start time.Time
+}
+
+// DefaultStart is the default GenerateOptions.Start.
+var DefaultStart = time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
+
+func (o *GenerateOptions) setDefaults() {
+	if o.Products == 0 {
+		o.Products = 10
+	}
+	if o.PayShare == 0 && o.CancelShare == 0 {
+		o.PayShare, o.CancelShare = 0.6, 0.2
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.Start.IsZero() {
+		o.Start = DefaultStart
+	}
+}
+
+// Validate reports the first invalid field.
+func (o GenerateOptions) Validate() error {
+	switch {
+	case o.Events < 1:
+		return errors.New("generate: Events must be positive")
+	case o.Products < 1 || o.Products > o.Events:
+		return fmt.Errorf("generate: Products must be from 1 to Events (%d)", o.Events)
+	case o.PayShare < 0 || o.CancelShare < 0 || o.PayShare+o.CancelShare > 1:
+		return errors.New("generate: PayShare and CancelShare must be non-negative and sum to at most 1")
+	}
+	return nil
+}
+
+// History returns the events of a flash sale, in the order the live consumers would record them: every product
+// listed, then a burst of reservations with interleaved payments and cancellations, then the remaining payments
+// and payment timeouts. The history is consistent: a reservation's StockBefore and StockAfter are the Redis stock
+// around it, a buyer never holds two live orders of a product except in the rejected reservations described in
+// GenerateOptions.CancelShare (each followed by its compensation), payments and cancellations follow their
+// reservation, and nothing is reserved beyond the stock. Each call starts a fresh, deterministic generator.
+func History(opts GenerateOptions) (iter.Seq[events.Event], error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return func(yield func(events.Event) bool) {
+		g := newGenerator(opts)
+		for n := 0; n < opts.Events; n++ {
+			if !yield(g.next()) {
+				return
+			}
+		}
+	}, nil
+}
+
+// Generate writes History(opts) into the tb_event of db with multi-row inserts (recorded_at = occurred_at), and
+// returns the number of events written. The event store must be empty, so a generated history never mixes with
+// a real one; the projection tables are not touched (seckill replay builds them). It is not safe to run twice at
+// once on one database.
+func Generate(ctx context.Context, db *sql.DB, opts GenerateOptions) (int, error) {
+	hist, err := History(opts)
+	if err != nil {
+		return 0, err
+	}
+	var one int
+	switch err := db.QueryRowContext(ctx, `SELECT 1 FROM `+schema.EventTable+` LIMIT 1`).Scan(&one); {
+	case err == nil:
+		return 0, errors.New("generate: tb_event is not empty; generate into a fresh database")
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("generate: read tb_event: %w", err)
+	}
+	const rowsPerInsert = 2000
+	args := make([]any, 0, 6*rowsPerInsert)
+	written := 0
+	flush := func() error {
+		n := len(args) / 6
+		if n == 0 {
+			return nil
+		}
+		q := `INSERT INTO ` + schema.EventTable +
+			` (event_id, event_type, aggregate_id, payload, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?)` +
+			strings.Repeat(", (?, ?, ?, ?, ?, ?)", n-1)
+		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("generate: insert events %d..%d: %w", written+1, written+n, err)
+		}
+		written += n
+		args = args[:0]
+		return nil
+	}
+	for e := range hist {
+		payload, err := events.Encode(e)
+		if err != nil {
+			return written, fmt.Errorf("generate: %w", err)
+		}
+		at := e.Time().UTC().Truncate(time.Millisecond)
+		args = append(args, e.ID(), e.EventType(), e.Aggregate(), payload, at, at)
+		if len(args) == cap(args) {
+			if err := flush(); err != nil {
+				return written, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return written, err
+	}
+	return written, nil
+}
+
+// Timing of the generated sale.
+const (
+	arrivalGap     = 100 * time.Microsecond // 10 reservations per millisecond
+	paymentTimeout = 15 * time.Minute
+	maxFollowUp    = 5 * time.Minute
+	minPay         = 2 * time.Second
+	minUserCancel  = time.Second
+	rejectDelay    = 50 * time.Millisecond
+	rejectedShare  = 0.1 // of CancelShare
+)
+
+type genProduct struct {
+	listed *events.ProductListed
+	stock  int64
+	live   *genOrder // the latest reservation of the product while it is not cancelled
+}
+
+type genOrder struct {
+	r         *events.SeckillReserved
+	cancelled bool
+}
+
+// followUp is a payment or a cancellation scheduled after its reservation.
+type followUp struct {
+	at    time.Time
+	n     int // insertion order breaks ties, so equal times keep their scheduling order
+	order *genOrder
+	kind  string // events.TypeSeckillOrderPaid or a cancellation reason
+}
+
+type followUps []followUp
+
+func (h followUps) Len() int { return len(h) }
+func (h followUps) Less(i, j int) bool {
+	return h[i].at.Before(h[j].at) || h[i].at.Equal(h[j].at) && h[i].n < h[j].n
+}
+func (h followUps) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *followUps) Push(x any)   { *h = append(*h, x.(followUp)) }
+func (h *followUps) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// generator is a discrete-event simulation of a sale: reservation arrivals at a fixed rate up to a budget, and
+// a queue of follow-ups released in time order between them.
+type generator struct {
+	opts      GenerateOptions
+	rng       *rand.Rand
+	ids       *rand.ChaCha8
+	products  []*genProduct
+	queue     followUps
+	scheduled int
+	clock     time.Time // time of the next arrival
+	budget    int       // reservations still to arrive before the queue drains
+	perArrive float64   // events per arrival on average
+	orders    int
+	users     int64
+	pending   []events.Event // events decided but not yet returned (listings)
+}
+
+func newGenerator(o GenerateOptions) *generator {
+	var seed [32]byte
+	binary.LittleEndian.PutUint64(seed[:], o.Seed)
+	g := &generator{opts: o, ids: rand.NewChaCha8(seed), rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x5eed)),
+		clock: o.Start.Add(time.Second), perArrive: 1 + o.PayShare + o.CancelShare}
+	g.budget = int(float64(o.Events-o.Products)/g.perArrive) + 1
+	// A little less stock than reservations: the sale sells out and later buyers take what cancellations return.
+	stock := max(1, int64(float64(g.budget)*0.95)/int64(o.Products))
+	for i := range o.Products {
+		g.pending = append(g.pending, g.list(int64(i+1), stock, o.Start))
+	}
+	return g
+}
+
+func (g *generator) uuid() string {
+	id, err := uuid.NewRandomFromReader(g.ids)
+	if err != nil {
+		panic(err) // ChaCha8 reads never fail
+	}
+	return id.String()
+}
+
+func (g *generator) list(id, stock int64, at time.Time) *events.ProductListed {
+	e := &events.ProductListed{EventID: g.uuid(), ProductID: id, Name: fmt.Sprintf("Flash item %d", id),
+		Price: events.Money(99900 + 10000*(id%50)), Stock: stock, ListedAt: at}
+	g.products = append(g.products, &genProduct{listed: e, stock: stock})
+	return e
+}
+
+func (g *generator) schedule(at time.Time, o *genOrder, kind string) {
+	g.scheduled++
+	heap.Push(&g.queue, followUp{at: at, n: g.scheduled, order: o, kind: kind})
+}
+
+func (g *generator) between(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(g.rng.Int64N(int64(hi-lo)))
+}
+
+// next returns the next event of the history; it never runs dry.
+func (g *generator) next() events.Event {
+	if len(g.pending) > 0 {
+		e := g.pending[0]
+		g.pending = g.pending[1:]
+		return e
+	}
+	for {
+		if g.budget > 0 {
+			if p := g.inStock(); p != nil {
+				if len(g.queue) > 0 && !g.queue[0].at.After(g.clock) {
+					return g.release()
+				}
+				at := g.clock
+				g.clock = g.clock.Add(arrivalGap)
+				g.budget--
+				return g.arrive(p, at)
+			}
+		}
+		if len(g.queue) > 0 {
+			return g.release()
+		}
+		// Nothing left to follow up: open more arrivals, listing a new product if everything is sold out.
+		g.budget = max(g.budget, 1+g.opts.Events/100)
+		if g.inStock() == nil {
+			return g.list(int64(len(g.products)+1), int64(g.budget), g.clock)
+		}
+	}
+}
+
+// inStock returns a random product with Redis stock left, or nil.
+func (g *generator) inStock() *genProduct {
+	start := g.rng.IntN(len(g.products))
+	for i := range g.products {
+		if p := g.products[(start+i)%len(g.products)]; p.stock > 0 {
+			return p
+		}
+	}
+	return nil
+}
+
+// arrive reserves one unit of p at time at, and schedules what becomes of the order.
+func (g *generator) arrive(p *genProduct, at time.Time) events.Event {
+	// u picks the order's fate: [0, pay) paid, then user cancel, payment timeout and rejected by CancelShare.
+	u := g.rng.Float64()
+	userCancel := g.opts.PayShare + g.opts.CancelShare*(1-rejectedShare)/2
+	timeout := g.opts.PayShare + g.opts.CancelShare*(1-rejectedShare)
+	rejected := u >= timeout && u < g.opts.PayShare+g.opts.CancelShare && p.live != nil
+	var user int64
+	if rejected {
+		user = p.live.r.UserID
+	} else {
+		g.users++
+		user = 1_000_000 + g.users
+	}
+	g.orders++
+	p.stock--
+	r := &events.SeckillReserved{EventID: g.uuid(), OrderNo: fmt.Sprintf("SK%d-%08d", p.listed.ProductID, g.orders),
+		UserID: user, ProductID: p.listed.ProductID, ProductName: p.listed.Name, Price: p.listed.Price, Quantity: 1,
+		StockBefore: p.stock + 1, StockAfter: p.stock, ReservedAt: at}
+	o := &genOrder{r: r}
+	switch {
+	case rejected:
+		g.schedule(at.Add(rejectDelay), o, events.ReasonRejected)
+		return r
+	case u < g.opts.PayShare:
+		g.schedule(at.Add(g.between(minPay, maxFollowUp)), o, events.TypeSeckillOrderPaid)
+	case u < userCancel:
+		g.schedule(at.Add(g.between(minUserCancel, maxFollowUp)), o, events.ReasonUser)
+	case u < timeout:
+		g.schedule(at.Add(paymentTimeout), o, events.ReasonPaymentTimeout)
+	}
+	p.live = o
+	return r
+}
+
+// release returns the earliest follow-up; a cancellation returns its unit to the Redis stock.
+func (g *generator) release() events.Event {
+	f := heap.Pop(&g.queue).(followUp)
+	if g.clock.Before(f.at) {
+		g.clock = f.at
+	}
+	r := f.order.r
+	if f.kind == events.TypeSeckillOrderPaid {
+		return &events.SeckillOrderPaid{EventID: g.uuid(), OrderNo: r.OrderNo, UserID: r.UserID,
+			ProductID: r.ProductID, PaidAt: f.at}
+	}
+	p := g.products[r.ProductID-1]
+	p.stock += r.Quantity
+	f.order.cancelled = true
+	if p.live == f.order {
+		p.live = nil
+	}
+	return &events.SeckillOrderCancelled{EventID: g.uuid(), OrderNo: r.OrderNo, UserID: r.UserID,
+		ProductID: r.ProductID, Quantity: r.Quantity, Reason: f.kind, CancelledAt: f.at}
+}
