@@ -1,0 +1,98 @@
+package rocketmqpubsub_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
+
+	"github.com/seckill/seckill/rocketmqpubsub"
+	"github.com/seckill/seckill/schema/schematest"
+)
+
+// testLogger logs the adapter's errors; WATERMILL_DEBUG=1 adds debug and trace lines.
+func testLogger() watermill.LoggerAdapter {
+	debug, _ := strconv.ParseBool(os.Getenv("WATERMILL_DEBUG"))
+	return watermill.NewStdLogger(debug, debug)
+}
+
+func newPubSub(t *testing.T, consumerGroup string) (*rocketmqpubsub.Publisher, *rocketmqpubsub.Subscriber) {
+	t.Helper()
+	ns := []string{schematest.Namesrv(t)}
+	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{
+		NameServers:   ns,
+		BrokerAddr:    schematest.Broker(),
+		ConsumerGroup: consumerGroup,
+	}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, sub
+}
+
+func createPubSub(t *testing.T) (message.Publisher, message.Subscriber) {
+	return newPubSub(t, "")
+}
+
+func createPubSubWithConsumerGroup(t *testing.T, consumerGroup string) (message.Publisher, message.Subscriber) {
+	return newPubSub(t, consumerGroup)
+}
+
+func features() tests.Features {
+	f := tests.Features{
+		ConsumerGroups: true,
+		Persistent:     true,
+	}
+	// Restarting the shared broker disturbs every other package's tests, so only the full run does it.
+	if !testing.Short() {
+		f.RestartServiceCommand = []string{"bash", schematest.ServicesScript(), "restart-broker"}
+	}
+	return f
+}
+
+func TestPublishSubscribe(t *testing.T) {
+	schematest.Namesrv(t)
+	tests.TestPubSub(t, features(), createPubSub, createPubSubWithConsumerGroup)
+}
+
+// received reads n messages from msgs, acking each, or fails after timeout.
+func received(t *testing.T, msgs <-chan *message.Message, n int, timeout time.Duration) []*message.Message {
+	t.Helper()
+	var out []*message.Message
+	deadline := time.After(timeout)
+	for len(out) < n {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				t.Fatalf("channel closed after %d of %d messages", len(out), n)
+			}
+			m.Ack()
+			out = append(out, m)
+		case <-deadline:
+			t.Fatalf("received %d of %d messages in %s", len(out), n, timeout)
+		}
+	}
+	return out
+}
+
+func subscribe(t *testing.T, sub *rocketmqpubsub.Subscriber, topic string) <-chan *message.Message {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	msgs, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+func testTopic(prefix string) string { return prefix + "-" + watermill.NewShortUUID() }
