@@ -21,6 +21,8 @@ type Config struct {
 	Namesrv         []string        // SECKILL_ROCKETMQ_NAMESRV (comma-separated)
 	Broker          string          // SECKILL_ROCKETMQ_BROKER: where missing topics are created
 	AdminToken      string          // SECKILL_ADMIN_TOKEN: empty means admin endpoints answer 401
+	Topic           string          // SECKILL_TOPIC: the event topic (4 queues)
+	ConsumerGroup   string          // SECKILL_CONSUMER_GROUP: the projections' group; retry, DLQ, timeout names derive from it
 	MaxPerUser      int64           // SECKILL_MAX_PER_USER
 	RatePerUser     float64         // SECKILL_RATE_PER_USER: buy requests per second per buyer, 0 = off
 	Throttle        int             // SECKILL_CONSUMER_THROTTLE: events per second the projections take, 0 = off

@@ -25,7 +25,7 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 
 // openRedis connects to Redis and loads the scripts; the error names SECKILL_REDIS_ADDR.
 func openRedis(ctx context.Context, cfg Config) (*redis.Client, error) {
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, PoolSize: 256, MinIdleConns: 16,
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, PoolSize: 256,
 		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()

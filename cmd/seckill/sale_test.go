@@ -98,7 +98,7 @@ func TestEveryEventDeliveredTwiceChangesNothing(t *testing.T) {
 	}
 	// Redelivered events are duplicates: wait until the consumer has seen them all (metrics), then compare.
 	a.waitFor("duplicates counted", 60*time.Second, func() bool {
-		return a.metric(`seckill_events_applied_total{outcome="duplicate",type="SeckillReserved"}`) >= float64(n)
+		return a.metric(`seckill_events_recorded_total{outcome="duplicate",type="SeckillReserved"}`) >= float64(n)
 	})
 	after, err := projections.Checksums(context.Background(), a.db.DB)
 	if err != nil {
