@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -15,7 +16,9 @@ type dbQuerier interface {
 }
 
 // healthz answers 200 while the process runs.
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) { writeOK(w, map[string]string{"status": "alive"}) }
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeOK(w, map[string]string{"status": "alive"})
+}
 
 // readyz answers 200 only when every dependency answers within 2s, and 503 naming the failing ones otherwise.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +45,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	wg.Wait()
 	if len(failed) > 0 {
+		sort.Strings(failed)
 		writeJSON(w, http.StatusServiceUnavailable, "not ready: "+strings.Join(failed, ", ")+" unavailable", status)
 		return
 	}

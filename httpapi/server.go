@@ -103,7 +103,7 @@ type Server struct {
 	metrics *metrics
 	// infoCache maps product id -> saleInfo (name and price never change once listed).
 	infoCache sync.Map
-	handler http.Handler
+	handler   http.Handler
 }
 
 // New builds a Server.
