@@ -34,7 +34,11 @@ func (l clientLogger) Info(msg string, fields map[string]interface{})  { l.logge
 func (l clientLogger) Warning(msg string, fields map[string]interface{}) {
 	l.logger.Debug(msg, fields)
 }
-func (l clientLogger) Error(msg string, fields map[string]interface{}) { l.logger.Error(msg, nil, fields) }
-func (l clientLogger) Fatal(msg string, fields map[string]interface{}) { l.logger.Error(msg, nil, fields) }
-func (l clientLogger) Level(string)                                   {}
-func (l clientLogger) OutputPath(string) error                        { return nil }
+func (l clientLogger) Error(msg string, fields map[string]interface{}) {
+	l.logger.Error(msg, nil, fields)
+}
+func (l clientLogger) Fatal(msg string, fields map[string]interface{}) {
+	l.logger.Error(msg, nil, fields)
+}
+func (l clientLogger) Level(string)            {}
+func (l clientLogger) OutputPath(string) error { return nil }

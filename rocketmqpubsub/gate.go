@@ -1,62 +1,118 @@
 package rocketmqpubsub
 
 import (
+	"container/heap"
 	"sync"
 	"time"
 )
 
-// orderGrace is how long a batch waits for an earlier batch of its queue that has not reached the gate yet.
-// The client starts one goroutine per pulled batch, so a later batch can get here first; a gap that is never
-// filled (the queue was re-pulled from a later committed offset after a rebalance) costs this once.
-const orderGrace = 200 * time.Millisecond
+// orderGrace is how long a queue's gate waits for a missing offset before it lets the next waiting one through.
+// The client runs each message's callback in its own goroutine, so a later message can reach the gate first;
+// at the start of a subscription (the first offset is unknown) and after a gap that is never filled (the queue
+// was re-pulled from a later committed offset) the gate pays this once.
+const orderGrace = 50 * time.Millisecond
 
-// queueGate lets the batches of one queue through one at a time, in offset order.
+// queueGate lets the messages of one queue through one at a time, lowest offset first.
 type queueGate struct {
-	mu      sync.Mutex
-	busy    bool
-	next    int64 // offset after the last released batch; -1 before the first
-	changed chan struct{}
+	mu        sync.Mutex
+	busy      bool
+	next      int64 // offset after the last released message; -1 before the first
+	waiting   waiterHeap
+	timer     *time.Timer
+	timerGen  int
+	graceOver bool
+}
+
+type waiter struct {
+	offset   int64
+	index    int
+	admitted bool
+	ch       chan struct{}
 }
 
 func newQueueGate() *queueGate {
-	return &queueGate{next: -1, changed: make(chan struct{})}
+	return &queueGate{next: -1}
 }
 
-// acquire waits until the gate is free and first is the next offset (or earlier, or the grace has passed).
-// It returns false if done is closed first.
-func (g *queueGate) acquire(first int64, done <-chan struct{}) bool {
-	var grace <-chan time.Time
-	graceOver := false
-	for {
+// acquire waits until the message at offset may pass. It returns false if done is closed first.
+func (g *queueGate) acquire(offset int64, done <-chan struct{}) bool {
+	w := &waiter{offset: offset, ch: make(chan struct{})}
+	g.mu.Lock()
+	heap.Push(&g.waiting, w)
+	g.dispatchLocked()
+	g.mu.Unlock()
+	select {
+	case <-w.ch:
+		return true
+	case <-done:
 		g.mu.Lock()
-		if !g.busy && (g.next < 0 || first <= g.next || graceOver) {
-			g.busy = true
-			g.mu.Unlock()
+		defer g.mu.Unlock()
+		if w.admitted {
 			return true
 		}
-		changed := g.changed
-		if !g.busy && grace == nil {
-			t := time.NewTimer(orderGrace)
-			defer t.Stop()
-			grace = t.C
-		}
-		g.mu.Unlock()
-		select {
-		case <-changed:
-		case <-grace:
-			graceOver = true
-		case <-done:
-			return false
-		}
+		heap.Remove(&g.waiting, w.index)
+		return false
 	}
 }
 
-// release frees the gate after a batch that ended at offset last.
-func (g *queueGate) release(last int64) {
+// release frees the gate after the message at offset.
+func (g *queueGate) release(offset int64) {
 	g.mu.Lock()
 	g.busy = false
-	g.next = last + 1
-	close(g.changed)
-	g.changed = make(chan struct{})
+	g.next = offset + 1
+	g.dispatchLocked()
 	g.mu.Unlock()
+}
+
+func (g *queueGate) dispatchLocked() {
+	if g.busy || len(g.waiting) == 0 {
+		return
+	}
+	if first := g.waiting[0].offset; (g.next < 0 || first > g.next) && !g.graceOver {
+		if g.timer == nil {
+			gen := g.timerGen
+			g.timer = time.AfterFunc(orderGrace, func() {
+				g.mu.Lock()
+				defer g.mu.Unlock()
+				if gen == g.timerGen {
+					g.timer = nil
+					g.graceOver = true
+					g.dispatchLocked()
+				}
+			})
+		}
+		return
+	}
+	if g.timer != nil {
+		g.timer.Stop()
+		g.timer = nil
+	}
+	g.timerGen++
+	g.graceOver = false
+	w := heap.Pop(&g.waiting).(*waiter)
+	w.admitted = true
+	g.busy = true
+	close(w.ch)
+}
+
+type waiterHeap []*waiter
+
+func (h waiterHeap) Len() int           { return len(h) }
+func (h waiterHeap) Less(i, j int) bool { return h[i].offset < h[j].offset }
+func (h waiterHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *waiterHeap) Push(x any) {
+	w := x.(*waiter)
+	w.index = len(*h)
+	*h = append(*h, w)
+}
+func (h *waiterHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return w
 }

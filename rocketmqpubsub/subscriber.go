@@ -149,10 +149,11 @@ func (s *Subscriber) start(ctx context.Context, topic, group string) (*subscript
 		consumer.WithConsumerModel(consumer.Clustering),
 		consumer.WithConsumeFromWhere(consumer.ConsumeFromFirstOffset),
 		consumer.WithPullBatchSize(int32(s.config.PullBatchSize)),
-		// One callback per pulled batch; the batch is handed out one message at a time.
-		consumer.WithConsumeMessageBatchMaxSize(s.config.PullBatchSize),
-		// Callbacks of one queue wait for each other (queueGate) while holding one of these slots, which are
-		// shared by all queues of the topic: keep enough so a backlogged queue cannot starve the others.
+		// One callback per message, so each Ack commits on its own: a subscription that ends mid-batch does
+		// not take acked messages back with the unacked ones.
+		consumer.WithConsumeMessageBatchMaxSize(1),
+		// The callbacks of one queue wait for each other (queueGate) while holding one of these slots, which
+		// all queues of the topic share: keep more than the queues can buffer, so none starves the others.
 		consumer.WithConsumeGoroutineNums(4096),
 		consumer.WithPullThresholdForQueue(int64(16*s.config.PullBatchSize)),
 	)
@@ -225,7 +226,7 @@ func (sub *subscription) run() {
 	sub.logger.Info("Subscription closed", nil)
 }
 
-// consume is the client's callback for one pulled batch of one queue.
+// consume is the client's callback for the messages of one queue (one at a time, see WithConsumeMessageBatchMaxSize).
 func (sub *subscription) consume(ctx context.Context, msgs ...*primitive.MessageExt) (result consumer.ConsumeResult, err error) {
 	sub.mu.Lock()
 	if sub.stopping || len(msgs) == 0 {

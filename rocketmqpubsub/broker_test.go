@@ -1,0 +1,208 @@
+package rocketmqpubsub_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/components/delay"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+
+	"github.com/seckill/seckill/rocketmqpubsub"
+	"github.com/seckill/seckill/schema/schematest"
+)
+
+func TestRoundTripThroughBroker(t *testing.T) {
+	t.Parallel()
+	pub, sub := newPubSub(t, "")
+	defer pub.Close()
+	defer sub.Close()
+	topic := testTopic("roundtrip")
+
+	in := message.NewMessage(watermill.NewUUID(), []byte(`{"orderNo":"1"}`))
+	in.Metadata = message.Metadata{
+		"name": "SeckillReserved", "correlation_id": "c-1", "empty": "", "KEYS": "not-a-key", "nul": "\x00",
+		"_watermill_message_uuid": in.UUID, "ключ": "значение",
+	}
+	if err := sub.SubscribeInitialize(topic); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(topic, in); err != nil {
+		t.Fatal(err)
+	}
+	out := received(t, subscribe(t, sub, topic), 1, 30*time.Second)[0]
+	if out.UUID != in.UUID || !reflect.DeepEqual(out.Metadata, in.Metadata) || string(out.Payload) != string(in.Payload) {
+		t.Fatalf("got %s %q %q, want %s %q %q", out.UUID, out.Metadata, out.Payload, in.UUID, in.Metadata, in.Payload)
+	}
+	ctx := out.Context()
+	if id, ok := rocketmqpubsub.MessageIDFromCtx(ctx); !ok || id == "" {
+		t.Errorf("message id = %q, %v", id, ok)
+	}
+	if q, ok := rocketmqpubsub.QueueIDFromCtx(ctx); !ok || q < 0 || q > 3 {
+		t.Errorf("queue id = %d, %v", q, ok)
+	}
+	if off, ok := rocketmqpubsub.QueueOffsetFromCtx(ctx); !ok || off != 0 {
+		t.Errorf("queue offset = %d, %v; want 0, the first message of its queue", off, ok)
+	}
+	if n, ok := rocketmqpubsub.ReconsumeTimesFromCtx(ctx); !ok || n != 0 {
+		t.Errorf("reconsume times = %d, %v", n, ok)
+	}
+}
+
+func TestBatchedPublish(t *testing.T) {
+	t.Parallel()
+	pub, sub := newPubSub(t, "")
+	defer pub.Close()
+	defer sub.Close()
+	topic := testTopic("batch")
+	if err := sub.SubscribeInitialize(topic); err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	msgs := make([]*message.Message, n)
+	want := map[string]bool{}
+	for i := range msgs {
+		// 4 KiB bodies: 1000 of them exceed BatchMaxBytes, so the call is split into several batches.
+		msgs[i] = message.NewMessage(watermill.NewUUID(), make([]byte, 4096))
+		msgs[i].Metadata.Set("i", "x")
+		want[msgs[i].UUID] = true
+	}
+	if err := pub.Publish(topic, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, m := range received(t, subscribe(t, sub, topic), n, 60*time.Second) {
+		if !want[m.UUID] || m.Metadata.Get("i") != "x" || len(m.Payload) != 4096 {
+			t.Fatalf("unexpected message %s %q (%d bytes)", m.UUID, m.Metadata, len(m.Payload))
+		}
+		id, _ := rocketmqpubsub.MessageIDFromCtx(m.Context())
+		if ids[id] {
+			t.Fatalf("message id %s seen twice", id)
+		}
+		ids[id] = true
+	}
+}
+
+func TestDelayedMessageArrivesAfterTheDelay(t *testing.T) {
+	t.Parallel()
+	pub, sub := newPubSub(t, "")
+	defer pub.Close()
+	defer sub.Close()
+	topic := testTopic("delay")
+	msgs := subscribe(t, sub, topic)
+
+	delayed := message.NewMessage(watermill.NewUUID(), []byte("later"))
+	delay.Message(delayed, delay.For(2*time.Second))
+	now := message.NewMessage(watermill.NewUUID(), []byte("now"))
+	start := time.Now()
+	// One call: the undelayed message is batched, the delayed one goes alone as a timer message.
+	if err := pub.Publish(topic, now, delayed); err != nil {
+		t.Fatal(err)
+	}
+	got := received(t, msgs, 2, 30*time.Second)
+	elapsed := time.Since(start)
+	if got[0].UUID != now.UUID || got[1].UUID != delayed.UUID {
+		t.Fatalf("order %s, %s; want the undelayed message first", got[0].UUID, got[1].UUID)
+	}
+	// The broker's timer wheel has 100 ms precision here (timerPrecisionMs).
+	if elapsed < 1900*time.Millisecond || elapsed > 10*time.Second {
+		t.Fatalf("delayed message arrived after %s, want about 2s", elapsed)
+	}
+	if got[1].Metadata.Get(delay.DelayedForKey) != "2s" {
+		t.Fatalf("delay metadata lost: %q", got[1].Metadata)
+	}
+}
+
+func TestPublishHonoursMessageContext(t *testing.T) {
+	t.Parallel()
+	pub, _ := newPubSub(t, "")
+	defer pub.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	msg := message.NewMessage(watermill.NewUUID(), nil)
+	msg.SetContext(ctx)
+	if err := pub.Publish(testTopic("ctx"), msg, message.NewMessage(watermill.NewUUID(), nil)); err == nil {
+		t.Fatal("publish with a cancelled message context succeeded")
+	}
+}
+
+func TestClosed(t *testing.T) {
+	t.Parallel()
+	pub, sub := newPubSub(t, "")
+	for range 2 {
+		if err := pub.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := sub.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Publish("t", message.NewMessage("u", nil)); !errors.Is(err, rocketmqpubsub.ErrPublisherClosed) {
+		t.Fatalf("publish after close: %v", err)
+	}
+	if _, err := sub.Subscribe(context.Background(), "t"); !errors.Is(err, rocketmqpubsub.ErrSubscriberClosed) {
+		t.Fatalf("subscribe after close: %v", err)
+	}
+}
+
+func TestFixedGroupIsBoundToOneTopic(t *testing.T) {
+	t.Parallel()
+	_, sub := newPubSub(t, "grp-"+watermill.NewShortUUID())
+	defer sub.Close()
+	subscribe(t, sub, testTopic("bound"))
+	if _, err := sub.Subscribe(context.Background(), testTopic("other")); err == nil {
+		t.Fatal("a fixed consumer group subscribed to a second topic")
+	}
+}
+
+// panickyMarshaler panics the first time it unmarshals each message.
+type panickyMarshaler struct {
+	rocketmqpubsub.DefaultMarshaler
+	panicked atomic.Bool
+}
+
+func (m *panickyMarshaler) Unmarshal(msg *primitive.MessageExt) (*message.Message, error) {
+	if m.panicked.CompareAndSwap(false, true) {
+		panic("boom")
+	}
+	return m.DefaultMarshaler.Unmarshal(msg)
+}
+
+func TestPanicDoesNotStallTheQueue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the broker's first retry (10 s with the default delay levels)")
+	}
+	t.Parallel()
+	ns := []string{schematest.Namesrv(t)}
+	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: ns,
+		BrokerAddr: schematest.Broker(), Marshaler: &panickyMarshaler{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	topic := testTopic("panic")
+	if err := sub.SubscribeInitialize(topic); err != nil {
+		t.Fatal(err)
+	}
+	in := []*message.Message{message.NewMessage("a", nil), message.NewMessage("b", nil)}
+	if err := pub.Publish(topic, in...); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int32{}
+	for _, m := range received(t, subscribe(t, sub, topic), 2, 60*time.Second) {
+		got[m.UUID], _ = rocketmqpubsub.ReconsumeTimesFromCtx(m.Context())
+	}
+	if len(got) != 2 || got["a"] != 1 {
+		t.Fatalf("got %v; want a and b, with a redelivered once by the broker", got)
+	}
+}
