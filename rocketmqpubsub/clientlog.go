@@ -32,6 +32,7 @@ type clientLogger struct {
 func (l clientLogger) Debug(msg string, fields map[string]interface{}) { l.logger.Trace(msg, fields) }
 func (l clientLogger) Info(msg string, fields map[string]interface{})  { l.logger.Trace(msg, fields) }
 func (l clientLogger) Warning(msg string, fields map[string]interface{}) {
+	onClientWarning(msg, fields)
 	l.logger.Debug(msg, fields)
 }
 func (l clientLogger) Error(msg string, fields map[string]interface{}) {

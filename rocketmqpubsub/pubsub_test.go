@@ -2,7 +2,9 @@ package rocketmqpubsub_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -21,8 +23,28 @@ func testLogger() watermill.LoggerAdapter {
 	return watermill.NewStdLogger(debug, debug)
 }
 
+// restarts holds one file per broker restart in progress. The suite does not wait for the restarts
+// TestReconnect starts, so the tests after it wait here instead of failing against a stopped broker.
+var restarts = filepath.Join(os.TempDir(), fmt.Sprintf("rocketmqpubsub-restarts-%d", os.Getpid()))
+
+func waitForRestarts(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		entries, err := os.ReadDir(restarts)
+		if err != nil || len(entries) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker restart still running after 3m (%s)", restarts)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func newPubSub(t *testing.T, consumerGroup string) (*rocketmqpubsub.Publisher, *rocketmqpubsub.Subscriber) {
 	t.Helper()
+	waitForRestarts(t)
 	ns := []string{schematest.Namesrv(t)}
 	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, testLogger())
 	if err != nil {
@@ -54,7 +76,9 @@ func features() tests.Features {
 	}
 	// Restarting the shared broker disturbs every other package's tests, so only the full run does it.
 	if !testing.Short() {
-		f.RestartServiceCommand = []string{"bash", schematest.ServicesScript(), "restart-broker"}
+		f.RestartServiceCommand = []string{"bash", "-c",
+			`mkdir -p "$1" && f=$(mktemp -p "$1") && trap 'rm -f "$f"' EXIT && bash "$2" restart-broker`,
+			"restart", restarts, schematest.ServicesScript()}
 	}
 	return f
 }

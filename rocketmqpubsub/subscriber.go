@@ -134,13 +134,14 @@ func (s *Subscriber) start(ctx context.Context, topic, group string) (*subscript
 	}
 	instance := "wm-sub-" + watermill.NewShortUUID()
 	sub := &subscription{
-		s:      s,
-		ctx:    ctx,
-		topic:  topic,
-		out:    make(chan *message.Message),
-		done:   make(chan struct{}),
-		gates:  map[primitive.MessageQueue]*queueGate{},
-		logger: s.logger.With(watermill.LogFields{"topic": topic, "consumer_group": group, "consumer_instance": instance}),
+		s:        s,
+		ctx:      ctx,
+		topic:    topic,
+		instance: instance,
+		out:      make(chan *message.Message),
+		done:     make(chan struct{}),
+		gates:    map[primitive.MessageQueue]*queueGate{},
+		logger:   s.logger.With(watermill.LogFields{"topic": topic, "consumer_group": group, "consumer_instance": instance}),
 	}
 	pc, err := rocketmq.NewPushConsumer(
 		consumer.WithNsResolver(primitive.NewPassthroughResolver(s.config.NameServers)),
@@ -169,6 +170,7 @@ func (s *Subscriber) start(ctx context.Context, topic, group string) (*subscript
 		return nil, fmt.Errorf("cannot start consumer of topic %s in group %s: %w", topic, group, err)
 	}
 	sub.consumer = pc
+	liveSubscriptions.Store(sub, struct{}{})
 	sub.logger.Info("Subscribed to RocketMQ topic", nil)
 	return sub, nil
 }
@@ -200,10 +202,14 @@ type subscription struct {
 	done     chan struct{} // closed when the subscription stops handing out messages
 	logger   watermill.LoggerAdapter
 
+	instance string // the consumer's client instance name
+
 	mu       sync.Mutex
 	stopping bool
-	inflight sync.WaitGroup // consume callbacks running
+	inflight sync.WaitGroup // consume callbacks and heartbeat kicks running
 	gates    map[primitive.MessageQueue]*queueGate
+	kicking  bool
+	lastKick time.Time
 }
 
 func (sub *subscription) run() {
@@ -212,6 +218,7 @@ func (sub *subscription) run() {
 	case <-sub.ctx.Done():
 	case <-sub.s.closing:
 	}
+	liveSubscriptions.Delete(sub)
 	// Shut the consumer down first: it drops its queues, so results of callbacks released below are discarded
 	// instead of sending the messages to the retry topic, and it persists only offsets of acked messages.
 	if err := sub.consumer.Shutdown(); err != nil {
