@@ -18,18 +18,19 @@ import (
 	"github.com/seckill/seckill/schema"
 )
 
-// GenerateOptions describes a generated sale history. The zero value of every field but Events takes a default.
+// GenerateOptions describes a generated sale history. Zero Products, Seed and Start take defaults; zero shares
+// mean no payment and no cancellation.
 type GenerateOptions struct {
 	// Events is the number of events of the history, ProductListed included. Required.
 	Events int
 	// Products is the number of products listed at Start, before any reservation. Defaults to 10.
 	Products int
-	// PayShare is the share of reservations paid later (2 s to 5 min after). Defaults to 0.6.
+	// PayShare is the share of reservations paid later (2 s to 5 min after).
 	PayShare float64
 	// CancelShare is the share of reservations cancelled: a tenth are rejected by the projection (a second
 	// reservation of a buyer who holds a live order, compensated by a cancellation with reason "rejected"), the
 	// rest split evenly between reason "user" (1 s to 5 min after) and "payment_timeout" (15 min after).
-	// Defaults to 0.2. PayShare + CancelShare must not exceed 1; the remainder stays awaiting payment.
+	// PayShare + CancelShare must not exceed 1; the remainder stays awaiting payment.
 	CancelShare float64
 	// Seed makes the history reproducible: equal options give equal events, event ids included. Defaults to 1.
 	Seed uint64
@@ -44,9 +45,6 @@ var DefaultStart = time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
 func (o *GenerateOptions) setDefaults() {
 	if o.Products == 0 {
 		o.Products = 10
-	}
-	if o.PayShare == 0 && o.CancelShare == 0 {
-		o.PayShare, o.CancelShare = 0.6, 0.2
 	}
 	if o.Seed == 0 {
 		o.Seed = 1

@@ -104,7 +104,7 @@ func TestReplayOfLiveHistoryGivesTheLiveTables(t *testing.T) {
 
 func TestReplayVerifyNamesTheFirstDifferingRow(t *testing.T) {
 	t.Parallel()
-	live, _ := recordLive(t, replay.GenerateOptions{Events: 300, Products: 1, Seed: 3})
+	live, _ := recordLive(t, replay.GenerateOptions{Events: 300, Products: 1, PayShare: 0.3, CancelShare: 0.2, Seed: 3})
 	var orderNo string
 	if err := live.QueryRow(`SELECT MIN(order_no) FROM tb_seckill_order WHERE status = 0`).Scan(&orderNo); err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func TestReplayStopsAtABadEventAndSkipBadSkipsIt(t *testing.T) {
 
 func TestReplayInPlaceRefusesWhileAConsumerRuns(t *testing.T) {
 	t.Parallel()
-	live, _ := recordLive(t, replay.GenerateOptions{Events: 400, Products: 2, Seed: 5})
+	live, _ := recordLive(t, replay.GenerateOptions{Events: 400, Products: 2, PayShare: 0.5, CancelShare: 0.3, Seed: 5})
 	sums := projectionstest.Checksums(t, live)
 	ctx := context.Background()
 
