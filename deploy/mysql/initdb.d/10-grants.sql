@@ -1,0 +1,3 @@
+-- As scripts/services.sh: the tests create and drop scratch databases, so seckill gets every privilege.
+GRANT ALL PRIVILEGES ON *.* TO 'seckill'@'%';
+FLUSH PRIVILEGES;
