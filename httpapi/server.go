@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -125,6 +126,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	m, err := newMetrics(deps.Registerer)
 	if err != nil {
 		return nil, err
+	}
+	if err := deps.Registerer.Register(newStockCollector(deps.Redis, deps.DB)); err != nil {
+		return nil, fmt.Errorf("register stock metrics: %w", err)
 	}
 	s := &Server{cfg: cfg, deps: deps, metrics: m, soldOut: &soldOut{ttl: cfg.SoldOutTTL}}
 	if cfg.RatePerUser > 0 {
