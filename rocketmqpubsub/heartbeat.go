@@ -43,14 +43,14 @@ func onClientWarning(msg string, fields map[string]interface{}) {
 func (sub *subscription) kickHeartbeat() {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	if sub.stopping || sub.kicking || time.Since(sub.lastKick) < heartbeatKickInterval {
+	if sub.noKicks || sub.kicking || time.Since(sub.lastKick) < heartbeatKickInterval {
 		return
 	}
 	sub.kicking = true
 	sub.lastKick = time.Now()
-	sub.inflight.Add(1)
+	sub.kicks.Add(1)
 	go func() {
-		defer sub.inflight.Done()
+		defer sub.kicks.Done()
 		defer func() {
 			sub.mu.Lock()
 			sub.kicking = false

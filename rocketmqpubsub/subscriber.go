@@ -206,8 +206,10 @@ type subscription struct {
 
 	mu       sync.Mutex
 	stopping bool
-	inflight sync.WaitGroup // consume callbacks and heartbeat kicks running
+	inflight sync.WaitGroup // consume callbacks running
 	gates    map[primitive.MessageQueue]*queueGate
+	noKicks  bool
+	kicks    sync.WaitGroup // heartbeat kicks running
 	kicking  bool
 	lastKick time.Time
 }
@@ -219,6 +221,12 @@ func (sub *subscription) run() {
 	case <-sub.s.closing:
 	}
 	liveSubscriptions.Delete(sub)
+	// A heartbeat kick shares the consumer's client; let it finish so that Shutdown closes the client's
+	// connections, which is how the broker learns at once that this consumer left the group.
+	sub.mu.Lock()
+	sub.noKicks = true
+	sub.mu.Unlock()
+	sub.kicks.Wait()
 	// Shut the consumer down first: it drops its queues, so results of callbacks released below are discarded
 	// instead of sending the messages to the retry topic, and it persists only offsets of acked messages.
 	if err := sub.consumer.Shutdown(); err != nil {
