@@ -15,6 +15,10 @@ const (
 	// message's Keys, so `mqadmin queryMsgByKey` finds it.
 	UUIDProperty = "WM_UUID"
 
+	// EmptyPayloadProperty marks a message whose Watermill payload is empty: RocketMQ refuses empty bodies, so
+	// such a message carries a one-byte placeholder body that Unmarshal drops.
+	EmptyPayloadProperty = "WM_EMPTY_PAYLOAD"
+
 	// MetadataPrefix is prepended to every metadata key, so that metadata never collides with RocketMQ system
 	// properties (KEYS, TAGS, UNIQ_KEY, DELAY, ...).
 	MetadataPrefix = "wm_"
@@ -43,7 +47,7 @@ type Marshaler interface {
 	Unmarshal(msg *primitive.MessageExt) (*message.Message, error)
 }
 
-// DefaultMarshaler keeps the payload as the body, the UUID in UUIDProperty (and as Keys) and every metadata entry
+// DefaultMarshaler keeps the payload as the body (see EmptyPayloadProperty), the UUID in UUIDProperty (and as Keys) and every metadata entry
 // in a property named MetadataPrefix+key. Empty values survive; keys or values the RocketMQ property encoding
 // cannot carry (containing \x01 or \x02, invalid UTF-8, or beyond MaxPropertiesBytes in total) are rejected
 // with ErrInvalidProperty rather than altered. The metadata "name" is also the tag. Safe for concurrent use.
@@ -76,7 +80,12 @@ func (DefaultMarshaler) Marshal(topic string, msg *message.Message) (*primitive.
 		return nil, fmt.Errorf("metadata of message %s encodes to %d bytes, more than %d: %w",
 			msg.UUID, size, MaxPropertiesBytes, ErrInvalidProperty)
 	}
-	out := primitive.NewMessage(topic, msg.Payload)
+	body := msg.Payload
+	if len(body) == 0 {
+		body = []byte{0}
+		props[EmptyPayloadProperty] = "1"
+	}
+	out := primitive.NewMessage(topic, body)
 	out.WithProperties(props)
 	if msg.UUID != "" {
 		out.WithKeys([]string{msg.UUID})
@@ -91,7 +100,11 @@ func (DefaultMarshaler) Marshal(topic string, msg *message.Message) (*primitive.
 // copied into the metadata; a missing UUIDProperty gives an empty UUID.
 func (DefaultMarshaler) Unmarshal(msg *primitive.MessageExt) (*message.Message, error) {
 	props := msg.GetProperties()
-	out := message.NewMessage(decodeValue(props[UUIDProperty]), msg.Body)
+	payload := msg.Body
+	if props[EmptyPayloadProperty] != "" {
+		payload = nil
+	}
+	out := message.NewMessage(decodeValue(props[UUIDProperty]), payload)
 	for k, v := range props {
 		if key, ok := strings.CutPrefix(k, MetadataPrefix); ok {
 			out.Metadata[key] = decodeValue(v)

@@ -47,6 +47,7 @@ func TestDefaultMarshalerRoundTrip(t *testing.T) {
 			"ключ": "значение 🚀", "sep": "a=b;c:d|e\tf\ng",
 		}, payload: []byte{0, 1, 2, 255}},
 		"large payload": {uuid: "u8", payload: []byte(strings.Repeat("p", 5<<20))},
+		"nil payload":   {uuid: "u9", payload: nil},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
