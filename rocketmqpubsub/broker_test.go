@@ -218,3 +218,63 @@ func TestPanicDoesNotStallTheQueue(t *testing.T) {
 		t.Fatalf("got %v; want a and b, with a redelivered once by the broker", got)
 	}
 }
+
+// TestManyInFlightPerQueueWhenAsked: with MaxInFlightPerQueue 8, a queue hands out eight distinct messages before
+// any is acked, no ninth, and every message is delivered.
+func TestManyInFlightPerQueueWhenAsked(t *testing.T) {
+	t.Parallel()
+	waitForRestarts(t)
+	ns := []string{schematest.Namesrv(t)}
+	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: ns, BrokerAddr: schematest.Broker(),
+		QueueNums: 1, MaxInFlightPerQueue: 8}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	topic := testTopic("inflight")
+	if err := sub.SubscribeInitialize(topic); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	msgs := make([]*message.Message, n)
+	for i := range msgs {
+		msgs[i] = message.NewMessage(watermill.NewUUID(), []byte("x"))
+	}
+	if err := pub.Publish(topic, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	out := subscribe(t, sub, topic)
+	var held []*message.Message
+	timeout := time.After(30 * time.Second)
+	for len(held) < 8 {
+		select {
+		case m := <-out:
+			held = append(held, m)
+		case <-timeout:
+			t.Fatalf("%d messages handed out before any ack, want 8", len(held))
+		}
+	}
+	select {
+	case m := <-out:
+		t.Fatalf("a ninth message %s came before any ack", m.UUID)
+	case <-time.After(300 * time.Millisecond):
+	}
+	offsets := map[int64]bool{}
+	for _, m := range held {
+		off, _ := rocketmqpubsub.QueueOffsetFromCtx(m.Context())
+		if offsets[off] {
+			t.Fatalf("offset %d handed out twice", off)
+		}
+		offsets[off] = true
+		m.Ack()
+	}
+	rest := received(t, out, n-8, 30*time.Second)
+	if len(rest) != n-8 {
+		t.Fatalf("%d more messages, want %d", len(rest), n-8)
+	}
+}

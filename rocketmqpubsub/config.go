@@ -114,6 +114,13 @@ type SubscriberConfig struct {
 	// PullBatchSize is how many messages one pull fetches from a queue. Defaults to 32.
 	PullBatchSize int
 
+	// MaxInFlightPerQueue is how many messages of one queue may be handed out and not yet acked or nacked.
+	// Defaults to 1: the next message of a queue comes only after the previous one was acked or nacked, which
+	// is Watermill's contract and what ordered consumers need. A consumer whose handling is idempotent and does
+	// not depend on order may raise it to have many messages in flight (say, to batch their database commits);
+	// they are then handed out in no particular order, and each is committed only once acked.
+	MaxInFlightPerQueue int
+
 	// Marshaler turns RocketMQ messages into Watermill messages. Defaults to DefaultMarshaler{}.
 	Marshaler Marshaler
 }
@@ -136,6 +143,9 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 	if c.PullBatchSize == 0 {
 		c.PullBatchSize = 32
+	}
+	if c.MaxInFlightPerQueue == 0 {
+		c.MaxInFlightPerQueue = 1
 	}
 	if c.Marshaler == nil {
 		c.Marshaler = DefaultMarshaler{}
@@ -160,6 +170,9 @@ func (c SubscriberConfig) Validate() error {
 	}
 	if c.PullBatchSize < 1 || c.PullBatchSize > 1024 {
 		return fmt.Errorf("pull batch size %d out of range [1, 1024]", c.PullBatchSize)
+	}
+	if c.MaxInFlightPerQueue < 1 || c.MaxInFlightPerQueue > 256 {
+		return fmt.Errorf("max in flight per queue %d out of range [1, 256]", c.MaxInFlightPerQueue)
 	}
 	return nil
 }

@@ -12,11 +12,13 @@ import (
 // was re-pulled from a later committed offset) the gate pays this once.
 const orderGrace = 50 * time.Millisecond
 
-// queueGate lets the messages of one queue through one at a time, lowest offset first.
+// queueGate lets the messages of one queue through, lowest offset first, at most limit at a time (1: one at a
+// time, each after the previous one was released).
 type queueGate struct {
 	mu        sync.Mutex
-	busy      bool
-	next      int64 // offset after the last released message; -1 before the first
+	limit     int
+	inflight  int
+	next      int64 // offset after the last admitted message; -1 before the first
 	waiting   waiterHeap
 	timer     *time.Timer
 	timerGen  int
@@ -30,8 +32,8 @@ type waiter struct {
 	ch       chan struct{}
 }
 
-func newQueueGate() *queueGate {
-	return &queueGate{next: -1}
+func newQueueGate(limit int) *queueGate {
+	return &queueGate{next: -1, limit: limit}
 }
 
 // acquire waits until the message at offset may pass. It returns false if done is closed first.
@@ -55,19 +57,25 @@ func (g *queueGate) acquire(offset int64, done <-chan struct{}) bool {
 	}
 }
 
-// release frees the gate after the message at offset.
-func (g *queueGate) release(offset int64) {
+// release frees the slot of a message that passed the gate.
+func (g *queueGate) release() {
 	g.mu.Lock()
-	g.busy = false
-	g.next = offset + 1
+	g.inflight--
 	g.dispatchLocked()
 	g.mu.Unlock()
 }
 
 func (g *queueGate) dispatchLocked() {
-	if g.busy || len(g.waiting) == 0 {
-		return
+	for g.inflight < g.limit && len(g.waiting) > 0 {
+		if !g.admitLocked() {
+			return
+		}
 	}
+}
+
+// admitLocked lets the lowest waiting offset through, unless it is ahead of the next expected offset and the
+// grace for the missing ones has not run out; it reports whether it admitted one.
+func (g *queueGate) admitLocked() bool {
 	if first := g.waiting[0].offset; (g.next < 0 || first > g.next) && !g.graceOver {
 		if g.timer == nil {
 			gen := g.timerGen
@@ -81,7 +89,7 @@ func (g *queueGate) dispatchLocked() {
 				}
 			})
 		}
-		return
+		return false
 	}
 	if g.timer != nil {
 		g.timer.Stop()
@@ -91,8 +99,10 @@ func (g *queueGate) dispatchLocked() {
 	g.graceOver = false
 	w := heap.Pop(&g.waiting).(*waiter)
 	w.admitted = true
-	g.busy = true
+	g.inflight++
+	g.next = max(g.next, w.offset+1)
 	close(w.ch)
+	return true
 }
 
 type waiterHeap []*waiter

@@ -20,8 +20,9 @@ var ErrSubscriberClosed = errors.New("subscriber closed")
 // Subscriber consumes RocketMQ topics with one push consumer (and client instance) per Subscribe call, in
 // clustering mode: the consumers of one group share the topic's queues. It is safe for concurrent use.
 //
-// Delivery contract: each output channel is unbuffered; a message is followed by the next one of its queue
-// only after it was acked or nacked, so messages of one queue arrive one at a time and in queue order (a
+// Delivery contract: each output channel is unbuffered; with the default MaxInFlightPerQueue of 1 a message is
+// followed by the next one of its queue only after it was acked or nacked, so messages of one queue arrive one at
+// a time and in queue order (a
 // message the broker redelivers through the retry topic, or one redelivered after a rebalance, may break the
 // order). Ack commits the message; Nack delivers it again after NackResendSleep, locally. Every message's
 // context derives from the Subscribe context and is cancelled after Ack, Nack or the end of the subscription.
@@ -257,7 +258,7 @@ func (sub *subscription) consume(ctx context.Context, msgs ...*primitive.Message
 	if !gate.acquire(msgs[0].QueueOffset, sub.done) {
 		return consumer.ConsumeRetryLater, nil
 	}
-	defer gate.release(msgs[len(msgs)-1].QueueOffset)
+	defer gate.release()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic while handing out messages of %s: %v", mq.String(), r)
@@ -320,7 +321,7 @@ func (sub *subscription) gate(mq primitive.MessageQueue) *queueGate {
 	defer sub.mu.Unlock()
 	g, ok := sub.gates[mq]
 	if !ok {
-		g = newQueueGate()
+		g = newQueueGate(sub.s.config.MaxInFlightPerQueue)
 		sub.gates[mq] = g
 	}
 	return g

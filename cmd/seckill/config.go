@@ -26,6 +26,7 @@ type Config struct {
 	MaxPerUser      int64           // SECKILL_MAX_PER_USER
 	RatePerUser     float64         // SECKILL_RATE_PER_USER: buy requests per second per buyer, 0 = off
 	Throttle        int             // SECKILL_CONSUMER_THROTTLE: events per second the projections take, 0 = off
+	InFlight        int             // SECKILL_CONSUMER_INFLIGHT: messages of one queue the consumers take at once
 	PaymentTimeout  time.Duration   // SECKILL_PAYMENT_TIMEOUT
 	RetrySchedule   []time.Duration // SECKILL_RETRY_SCHEDULE: comma-separated delays of the broker-delayed retries
 	OutboxMinAge    time.Duration   // SECKILL_OUTBOX_MIN_AGE: when the relay republishes an unconfirmed event
@@ -52,6 +53,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MaxPerUser:      int64(r.integer("SECKILL_MAX_PER_USER", 1, 1, 1000)),
 		RatePerUser:     r.float("SECKILL_RATE_PER_USER", 5),
 		Throttle:        r.integer("SECKILL_CONSUMER_THROTTLE", 1000, 0, 1_000_000),
+		InFlight:        r.integer("SECKILL_CONSUMER_INFLIGHT", 16, 1, 256),
 		PaymentTimeout:  r.duration("SECKILL_PAYMENT_TIMEOUT", "15m"),
 		RetrySchedule:   r.durations("SECKILL_RETRY_SCHEDULE", rocketMQRetrySchedule),
 		OutboxMinAge:    r.duration("SECKILL_OUTBOX_MIN_AGE", "3s"),

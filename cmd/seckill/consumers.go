@@ -59,8 +59,10 @@ func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb *redis.Clie
 	}
 	router, err := handlers.NewRouter(hcfg, handlers.Deps{
 		Subscriber: func(topic, group string) (message.Subscriber, error) {
+			// Every handler is idempotent by event id and order-insensitive, so each queue may have
+			// cfg.InFlight messages in flight: that is what lets the Batcher share one commit among many events.
 			return rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: cfg.Namesrv,
-				BrokerAddr: cfg.Broker, ConsumerGroup: group}, wlog)
+				BrokerAddr: cfg.Broker, ConsumerGroup: group, MaxInFlightPerQueue: cfg.InFlight}, wlog)
 		},
 		Publisher: pub, Store: batcher, Settler: handlers.RedisSettler{RDB: rdb}, DB: db, Registerer: reg,
 	}, wlog)
