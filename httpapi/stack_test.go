@@ -65,6 +65,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = s.outbox.Close() })
 	store, err := projections.NewStore(s.db.DB)
 	if err != nil {
 		t.Fatal(err)

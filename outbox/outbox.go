@@ -1,9 +1,10 @@
 // Package outbox moves the events the Redis scripts append to each product's outbox stream into RocketMQ.
 //
 // A reservation is never lost between Redis and the broker: the event is appended to the outbox atomically with
-// the stock decrement (schema.Reserve), the request path publishes it at once (Deliver, the fast path) and
-// removes it, and the Relay republishes whatever stayed longer than MinAge (a crash between the two steps, a
-// broker outage). An event may thus reach the broker twice; every projection is idempotent by event id.
+// the stock decrement (schema.Reserve), the request path hands it to the fast path (Deliver), whose publisher
+// goroutine publishes what concurrent requests queued in one batched call and then removes the entries, and the
+// relay (Run) republishes whatever stayed longer than MinAge (a crash between the two steps, a broker outage, a
+// full queue). An event may thus reach the broker twice; every projection is idempotent by event id.
 package outbox
 
 import (
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,8 +38,11 @@ type Config struct {
 	// Backoff is how long the fast path stays off after a failed publish, so buyers do not each wait for a broker
 	// that is down; the relay keeps trying meanwhile. Defaults to 2s.
 	Backoff time.Duration
-	// BatchSize is the most entries the relay publishes in one call. Defaults to 256.
+	// BatchSize is the most entries the relay or the fast path publishes in one call. Defaults to 256.
 	BatchSize int64
+	// QueueSize is how many events may wait for the fast path; beyond it Deliver leaves events to the relay.
+	// Defaults to 16384.
+	QueueSize int
 }
 
 func (c *Config) setDefaults() {
@@ -59,6 +64,9 @@ func (c *Config) setDefaults() {
 	if c.BatchSize == 0 {
 		c.BatchSize = 256
 	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 16384
+	}
 }
 
 // Validate reports the first invalid field.
@@ -66,13 +74,13 @@ func (c Config) Validate() error {
 	switch {
 	case c.PublishTimeout < 0, c.MinAge < 0, c.Interval < 0, c.Backoff < 0:
 		return errors.New("outbox durations must not be negative")
-	case c.BatchSize < 1:
-		return errors.New("outbox batch size must be positive")
+	case c.BatchSize < 1, c.QueueSize < 1:
+		return errors.New("outbox batch and queue sizes must be positive")
 	}
 	return nil
 }
 
-// Outbox publishes outbox entries. It is safe for concurrent use.
+// Outbox publishes outbox entries. It is safe for concurrent use; Close stops its fast path.
 type Outbox struct {
 	cfg     Config
 	rdb     redis.UniversalClient
@@ -81,6 +89,18 @@ type Outbox struct {
 	metrics *metrics
 	// fastOffUntil is the unix nano time until which the fast path is skipped after a failure.
 	fastOffUntil atomic.Int64
+
+	mu     sync.RWMutex // guards closed against Deliver sending on a closed queue
+	closed bool
+	queue  chan delivery
+	done   chan struct{}
+}
+
+// delivery is an event a request appended to a product's outbox and queued for the fast path.
+type delivery struct {
+	productID int64
+	streamID  string
+	event     events.Event
 }
 
 // New returns an Outbox publishing through pub. The registerer receives its metrics.
@@ -96,28 +116,90 @@ func New(cfg Config, rdb redis.UniversalClient, pub message.Publisher, reg prome
 	if err != nil {
 		return nil, err
 	}
-	return &Outbox{cfg: cfg, rdb: rdb, pub: pub, log: log, metrics: m}, nil
+	o := &Outbox{cfg: cfg, rdb: rdb, pub: pub, log: log, metrics: m, queue: make(chan delivery, cfg.QueueSize),
+		done: make(chan struct{})}
+	go o.fastPath()
+	return o, nil
 }
 
-// Deliver is the fast path: it publishes one event the caller has just appended (streamID of productID's outbox)
-// and removes the entry. A failure is not an error for the caller: the entry stays for the relay, and the fast
-// path pauses for Backoff. It reports whether the event reached the broker.
-func (o *Outbox) Deliver(ctx context.Context, productID int64, streamID string, e events.Event) bool {
+// Deliver hands the fast path one event the caller has just appended (streamID of productID's outbox) and returns
+// at once; the event is already safe in the outbox, so the caller need not wait for the broker. It reports false
+// when the event was left to the relay instead: the fast path is paused after a failed publish (Backoff), its
+// queue is full, or the Outbox is closed.
+func (o *Outbox) Deliver(_ context.Context, productID int64, streamID string, e events.Event) bool {
 	if time.Now().UnixNano() < o.fastOffUntil.Load() {
 		o.metrics.fastSkipped.Inc()
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.cfg.PublishTimeout)
-	defer cancel()
-	if err := o.publish(ctx, e); err != nil {
-		o.fastOffUntil.Store(time.Now().Add(o.cfg.Backoff).UnixNano())
-		o.log.Warn("publish failed, leaving the event to the outbox relay", "event_id", e.ID(), "type", e.EventType(), "err", err)
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	if o.closed {
 		return false
 	}
-	if err := schema.AckOutbox(ctx, o.rdb, productID, streamID); err != nil {
-		o.log.Warn("outbox ack failed; the relay will publish the event again", "event_id", e.ID(), "err", err)
+	select {
+	case o.queue <- delivery{productID: productID, streamID: streamID, event: e}:
+		return true
+	default:
+		o.metrics.fastSkipped.Inc()
+		return false
 	}
-	return true
+}
+
+// Close stops the fast path after it has published what is queued. Deliver leaves later events to the relay.
+// Close is idempotent.
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	if !o.closed {
+		o.closed = true
+		close(o.queue)
+	}
+	o.mu.Unlock()
+	<-o.done
+	return nil
+}
+
+// fastPath publishes queued deliveries: whatever is queued when it wakes up goes in one Publish call (up to
+// BatchSize), so under load one broker round trip carries many events. Then it removes them from the outbox.
+func (o *Outbox) fastPath() {
+	defer close(o.done)
+	batch := make([]delivery, 0, o.cfg.BatchSize)
+	for d := range o.queue {
+		batch = append(batch[:0], d)
+	fill:
+		for int64(len(batch)) < o.cfg.BatchSize {
+			select {
+			case more, ok := <-o.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, more)
+			default:
+				break fill
+			}
+		}
+		o.flush(batch)
+	}
+}
+
+func (o *Outbox) flush(batch []delivery) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.PublishTimeout)
+	defer cancel()
+	evs := make([]events.Event, len(batch))
+	for i, d := range batch {
+		evs[i] = d.event
+	}
+	if err := o.publish(ctx, evs...); err != nil {
+		o.fastOffUntil.Store(time.Now().Add(o.cfg.Backoff).UnixNano())
+		o.log.Warn("publish failed, leaving the events to the outbox relay", "events", len(evs), "err", err)
+		return
+	}
+	pipe := o.rdb.Pipeline()
+	for _, d := range batch {
+		pipe.XDel(ctx, schema.KeysFor(d.productID).Outbox, d.streamID)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		o.log.Warn("outbox ack failed; the relay will publish the events again", "events", len(batch), "err", err)
+	}
 }
 
 func (o *Outbox) publish(ctx context.Context, evs ...events.Event) error {

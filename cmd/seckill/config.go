@@ -33,6 +33,7 @@ type Config struct {
 	Consumers       bool            // SECKILL_CONSUMERS: run the projection consumers inside `serve`
 	ShutdownTimeout time.Duration   // SECKILL_SHUTDOWN_TIMEOUT
 	LogLevel        slog.Level      // SECKILL_LOG_LEVEL: debug, info, warn, error
+	PprofAddr       string          // SECKILL_PPROF_ADDR: where to serve /debug/pprof, empty = nowhere
 }
 
 // rocketMQRetrySchedule is RocketMQ's own schedule for the 16 retries of a consumer group (delay levels 3..18).
@@ -60,6 +61,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		Consumers:       r.boolean("SECKILL_CONSUMERS", true),
 		ShutdownTimeout: r.duration("SECKILL_SHUTDOWN_TIMEOUT", "20s"),
 		LogLevel:        r.level("SECKILL_LOG_LEVEL", "info"),
+		PprofAddr:       r.str("SECKILL_PPROF_ADDR", ""),
+	}
+	if c.PprofAddr != "" {
+		r.check("SECKILL_PPROF_ADDR", c.PprofAddr)
 	}
 	for _, a := range strings.Split(r.str("SECKILL_ROCKETMQ_NAMESRV", "127.0.0.1:9876"), ",") {
 		c.Namesrv = append(c.Namesrv, r.check("SECKILL_ROCKETMQ_NAMESRV", strings.TrimSpace(a)))

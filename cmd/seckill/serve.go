@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -78,6 +79,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	defer ob.Close()
 	srv, err := httpapi.New(httpapi.Config{AdminToken: cfg.AdminToken, MaxPerUser: cfg.MaxPerUser,
 		RatePerUser: rateOrOff(cfg.RatePerUser)}, httpapi.Deps{
 		Redis: rdb, DB: db, Store: store, Outbox: ob, Registerer: reg, Gatherer: reg, Logger: log,
@@ -98,6 +100,9 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 		}
 	}
 
+	if cfg.PprofAddr != "" {
+		go servePprof(cfg.PprofAddr, log)
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("SECKILL_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
@@ -138,6 +143,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	if err := httpSrv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
+	_ = ob.Close()
 	if err := ob.RelayOnce(sctx); err != nil {
 		log.Warn("last outbox pass failed; the entries stay in Redis for the next start", "err", err)
 	}
@@ -211,4 +217,17 @@ func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger
 		}
 	}
 	return rows.Err()
+}
+
+// servePprof serves the Go profiler on its own address, for profiling under `seckill bench`.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof", "addr", "http://"+addr+"/debug/pprof/")
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		log.Warn("pprof server stopped", "err", err)
+	}
 }
