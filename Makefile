@@ -34,9 +34,10 @@ run: services build
 	$(BIN) serve -seed
 
 # Every test, real services included: a missing service fails the test (SECKILL_REQUIRE_SERVICES=1).
-# -short runs the short form of the Watermill universal suite; test-pubsub-full runs it whole.
+# -short runs the short form of the Watermill universal suite; test-pubsub-full runs it whole. -p 1: some tests
+# stop and start the shared broker or MariaDB, so packages take turns.
 test: services
-	SECKILL_REQUIRE_SERVICES=1 $(GO) test -short -count=1 -timeout 25m ./...
+	SECKILL_REQUIRE_SERVICES=1 $(GO) test -short -count=1 -p 1 -timeout 25m ./...
 
 test-race: services
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -short -count=1 -timeout 40m ./...

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# How fast the projections drain a backlog into MariaDB: a sale of N units to N buyers runs with the consumers
+# off (SECKILL_CONSUMERS=false), so N SeckillReserved wait in a fresh topic; then `seckill consume` starts with
+# the throttle off and the time until MySQL holds all N orders is measured. Needs `make services`.
+# Usage: scripts/drain-bench.sh [N]   (default 10000)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+N=${1:-10000}
+RUN=$ROOT/.run/bench
+mkdir -p "$RUN"
+go build -o bin/seckill ./cmd/seckill
+suffix=$(date +%s)
+DB=seckill_drain_$suffix
+mysql -h127.0.0.1 -useckill -pseckill -e "CREATE DATABASE $DB"
+export SECKILL_MYSQL_DSN="seckill:seckill@tcp(127.0.0.1:3306)/$DB?parseTime=true"
+export SECKILL_TOPIC=drain-$suffix SECKILL_CONSUMER_GROUP=drain-$suffix SECKILL_ADMIN_TOKEN=drain-token
+export SECKILL_RATE_PER_USER=0 SECKILL_CONSUMER_THROTTLE=0 SECKILL_LOG_LEVEL=warn SECKILL_HTTP_ADDR=127.0.0.1:18090
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  mysql -h127.0.0.1 -useckill -pseckill -e "DROP DATABASE IF EXISTS $DB"; }
+trap cleanup EXIT
+
+SECKILL_CONSUMERS=false bin/seckill serve >"$RUN/drain-serve.log" 2>&1 & pids+=($!)
+for _ in $(seq 150); do curl -sf http://127.0.0.1:18090/readyz >/dev/null 2>&1 && break; sleep 0.2; done
+bin/seckill bench -no-drain -dup 0 -buyers "$N" -stock "$N" -c 64 -url http://127.0.0.1:18090 >"$RUN/drain-sale.txt"
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+echo "sale done: $N reservations wait in topic $SECKILL_TOPIC" >&2
+
+start=$(date +%s.%N)
+SECKILL_HTTP_ADDR=127.0.0.1:18091 bin/seckill consume >"$RUN/drain-consume.log" 2>&1 & pids+=($!)
+while :; do
+  n=$(mysql -h127.0.0.1 -useckill -pseckill -N -e "SELECT COUNT(*) FROM $DB.tb_seckill_order")
+  [[ $n -ge $N ]] && break
+  sleep 0.1
+done
+end=$(date +%s.%N)
+span=$(mysql -h127.0.0.1 -useckill -pseckill -N -e "SELECT TIMESTAMPDIFF(MICROSECOND, MIN(recorded_at), MAX(recorded_at))/1e6
+  FROM $DB.tb_event WHERE event_type = 'SeckillReserved'")
+python3 -c "s=$end-$start; a=$span; print('drained %d reservations into MySQL: %.2fs from the first to the last recorded (%.0f events/s); %.2fs including the consumer start' % ($N, a, $N/a, s))"
