@@ -54,7 +54,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MaxPerUser:      int64(r.integer("SECKILL_MAX_PER_USER", 1, 1, 1000)),
 		RatePerUser:     r.float("SECKILL_RATE_PER_USER", 5),
 		Throttle:        r.integer("SECKILL_CONSUMER_THROTTLE", 1000, 0, 1_000_000),
-		InFlight:        r.integer("SECKILL_CONSUMER_INFLIGHT", 16, 1, 256),
+		InFlight:        r.integer("SECKILL_CONSUMER_INFLIGHT", 64, 1, 256),
 		PaymentTimeout:  r.duration("SECKILL_PAYMENT_TIMEOUT", "15m"),
 		RetrySchedule:   r.durations("SECKILL_RETRY_SCHEDULE", rocketMQRetrySchedule),
 		OutboxMinAge:    r.duration("SECKILL_OUTBOX_MIN_AGE", "3s"),

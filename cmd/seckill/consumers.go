@@ -53,7 +53,7 @@ func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb *redis.Clie
 	if err != nil {
 		return nil, err
 	}
-	batcher, err := projections.NewBatcher(store, projections.BatcherConfig{})
+	batcher, err := projections.NewBatcher(store, projections.BatcherConfig{MaxBatch: 256})
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +136,9 @@ func consume(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	defer pub.Close()
 	reg := newRegistry()
+	if cfg.PprofAddr != "" {
+		go servePprof(cfg.PprofAddr, log)
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("SECKILL_HTTP_ADDR=%s: %w", cfg.HTTPAddr, err)
