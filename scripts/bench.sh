@@ -45,7 +45,7 @@ redis-cli -p 6379 DEL "$K:stock" "$K:info" "$K:buyers" "$K:orders" "$K:seq" "$K:
 echo "   ($reserved of $BUYERS script runs reserved; the rest were random-id repeats)" >&2
 
 echo "== 3/3 seckill bench against the real stack" >&2
-SECKILL_HTTP_ADDR=127.0.0.1:$APP_PORT SECKILL_ADMIN_TOKEN=$TOKEN SECKILL_RATE_PER_USER=0 SECKILL_CONSUMER_THROTTLE=0 \
+SECKILL_HTTP_ADDR=127.0.0.1:$APP_PORT SECKILL_ADMIN_TOKEN=$TOKEN SECKILL_RATE_PER_USER=0 \
   SECKILL_LOG_LEVEL=warn bin/seckill serve >"$RUN/serve.log" 2>&1 & pids+=($!)
 for _ in $(seq 150); do curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null || { tail -20 "$RUN/serve.log" >&2; echo "seckill serve did not get ready" >&2; exit 1; }
