@@ -48,7 +48,9 @@ echo "== 3/3 seckill bench against the real stack" >&2
 SECKILL_HTTP_ADDR=127.0.0.1:$APP_PORT SECKILL_ADMIN_TOKEN=$TOKEN SECKILL_RATE_PER_USER=0 \
   SECKILL_LOG_LEVEL=warn bin/seckill serve >"$RUN/serve.log" 2>&1 & pids+=($!)
 for _ in $(seq 150); do curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null || { tail -20 "$RUN/serve.log" >&2; echo "seckill serve did not get ready" >&2; exit 1; }
+if ! kill -0 "${pids[0]}" 2>/dev/null || ! curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null; then
+  tail -20 "$RUN/serve.log" >&2; echo "seckill serve did not get ready on port $APP_PORT" >&2; exit 1
+fi
 export SECKILL_ADMIN_TOKEN=$TOKEN
 bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale.json"
 half=$(python3 -c "import json;print(int(json.load(open('$RUN/sale.json'))['rps']/2))")
