@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -79,101 +78,47 @@ func NewApplier(tx *sql.Tx) *Applier {
 
 // ApplyAll applies events in order, with the contract of Apply for each: errs[i] is the result of es[i], and
 // after any error other than ErrRejected or ErrNotYetApplied the transaction must be rolled back (the remaining
-// events are not applied). The tables end as if each event had been applied by Apply in turn; runs of
-// consecutive reservations are written with one multi-row statement per table when none of them is rejected,
-// which is what lets a batch keep up with a flash sale.
+// events are not applied). The tables end exactly as if each event had been applied by Apply in turn (same rows,
+// versions, stock logs and update times), and each event gets the result Apply would have given it.
+//
+// Runs of reservations, payments and cancellations are applied in bulk: one locking read of the products, buyer
+// marks and orders the run touches, each event decided in memory in order, then a few multi-row writes. That is
+// what lets a batch keep up with a flash sale, and replay rebuild a history at its read speed. An event the
+// in-memory model does not decide (a listing, a reservation of an order number that exists, an order whose row
+// disagrees with its event) is applied alone with Apply, and a run whose writes fail is redone event by event
+// from a savepoint, so the error is reported for its own event.
 func (a *Applier) ApplyAll(ctx context.Context, es []events.Event) []error {
 	errs := make([]error, len(es))
+	fatal := func(err error) bool {
+		return err != nil && !errors.Is(err, ErrRejected) && !errors.Is(err, ErrNotYetApplied)
+	}
 	for i := 0; i < len(es); {
 		j := i
-		var run []events.SeckillReserved
-		for ; j < len(es); j++ {
-			r, ok := reservation(es[j])
-			if !ok {
-				break
+		for j < len(es) && j-i < maxBulk && bulkable(es[j]) {
+			j++
+		}
+		if j-i >= minBulk {
+			n, fallback, err := a.applyBulk(ctx, es[i:j], errs[i:j])
+			if err != nil {
+				errs[i] = err
+				return errs
 			}
-			run = append(run, r)
-		}
-		if len(run) > 1 && a.reservedRun(ctx, run) == nil {
-			i = j
-			continue
-		}
-		if j == i {
+			if !fallback {
+				if i += n; i == j {
+					continue
+				}
+				j = i + 1 // the event that stopped the run, alone
+			}
+		} else if j == i {
 			j = i + 1
 		}
 		for ; i < j; i++ {
-			errs[i] = a.Apply(ctx, es[i])
-			if errs[i] != nil && !errors.Is(errs[i], ErrRejected) && !errors.Is(errs[i], ErrNotYetApplied) {
+			if errs[i] = a.Apply(ctx, es[i]); fatal(errs[i]) {
 				return errs
 			}
 		}
 	}
 	return errs
-}
-
-// reservedRun applies several reservations with one statement per table, under a savepoint: if any of them would
-// be rejected (a buyer mark exists, the stock of a product does not cover the run) or anything fails, it rolls
-// back to the savepoint and returns an error; the caller then applies them one by one.
-func (a *Applier) reservedRun(ctx context.Context, run []events.SeckillReserved) error {
-	if _, err := a.tx.ExecContext(ctx, `SAVEPOINT reserved_run`); err != nil {
-		return err
-	}
-	err := a.insertReservedRun(ctx, run)
-	if err != nil {
-		if _, rerr := a.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT reserved_run`); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-	}
-	return err
-}
-
-func (a *Applier) insertReservedRun(ctx context.Context, run []events.SeckillReserved) error {
-	type delta struct {
-		qty, n int64
-		last   time.Time
-	}
-	deltas := map[int64]*delta{}
-	var ids []int64
-	marks, orders, logs := make([]any, 0, 4*len(run)), make([]any, 0, 8*len(run)), make([]any, 0, 8*len(run))
-	for _, e := range run {
-		at := dbTime(e.ReservedAt)
-		d, ok := deltas[e.ProductID]
-		if !ok {
-			d = &delta{}
-			deltas[e.ProductID] = d
-			ids = append(ids, e.ProductID)
-		}
-		d.qty += e.Quantity
-		d.n++
-		if at.After(d.last) {
-			d.last = at
-		}
-		marks = append(marks, e.UserID, e.ProductID, e.OrderNo, at)
-		orders = append(orders, e.OrderNo, e.UserID, e.ProductID, e.ProductName, e.Price, e.Quantity, at, at)
-		logs = append(logs, e.OrderNo, e.ProductID, e.ProductName, e.Quantity, e.StockBefore, e.StockAfter,
-			StockLogDeduct, at)
-	}
-	if _, err := a.tx.ExecContext(ctx, sqlInsertUserSeckill+rows(", (?, ?, ?, ?)", len(run)-1), marks...); err != nil {
-		return err
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		d := deltas[id]
-		r, err := a.tx.ExecContext(ctx, `UPDATE tb_seckill_product
-			SET stock = stock - ?, version = version + ?, update_time = GREATEST(update_time, ?)
-			WHERE id = ? AND stock >= ?`, d.qty, d.n, d.last, id, d.qty)
-		if err != nil {
-			return err
-		}
-		if n, err := r.RowsAffected(); err != nil || n == 0 {
-			return fmt.Errorf("stock of product %d does not cover %d: %w", id, d.qty, ErrRejected)
-		}
-	}
-	if _, err := a.tx.ExecContext(ctx, sqlInsertOrder+rows(", (?, ?, ?, ?, ?, ?, 0, ?, ?)", len(run)-1), orders...); err != nil {
-		return err
-	}
-	_, err := a.tx.ExecContext(ctx, sqlInsertStockLog+rows(", (?, ?, ?, ?, ?, ?, ?, ?)", len(run)-1), logs...)
-	return err
 }
 
 func rows(tuple string, n int) string { return strings.Repeat(tuple, n) }

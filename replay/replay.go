@@ -294,7 +294,6 @@ func apply(ctx context.Context, src, target *sql.DB, cfg Config, res *Result, to
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan batch, 2)
-	hints := &runHints{live: map[buyer]string{}}
 	go read(ctx, src, res.LastSeq, res.EndSeq, cfg.Batch, batches)
 	for b := range batches {
 		if b.err != nil {
@@ -308,7 +307,7 @@ func apply(ctx context.Context, src, target *sql.DB, cfg Config, res *Result, to
 				return fmt.Errorf("stopped after seq %d: %w", res.LastSeq, err)
 			}
 		}
-		if err := applyBatch(ctx, target, res, cfg, hints, b.rows); err != nil {
+		if err := applyBatch(ctx, target, res, cfg, b.rows); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("replay interrupted after seq %d: %w", res.LastSeq, ctx.Err())
 			}
@@ -362,7 +361,7 @@ func read(ctx context.Context, src *sql.DB, after, end int64, n int, out chan<- 
 
 // applyBatch applies one batch and moves the checkpoint in one transaction. A bad event (without SkipBad) or
 // any failure rolls the whole batch back, leaving the checkpoint before it.
-func applyBatch(ctx context.Context, target *sql.DB, res *Result, cfg Config, hints *runHints, rows []row) error {
+func applyBatch(ctx context.Context, target *sql.DB, res *Result, cfg Config, rows []row) error {
 	var skipped []Skipped
 	es := make([]events.Event, 0, len(rows))
 	seqs := make([]int64, 0, len(rows))
@@ -383,23 +382,19 @@ func applyBatch(ctx context.Context, target *sql.DB, res *Result, cfg Config, hi
 	}
 	defer func() { _ = tx.Rollback() }()
 	var applied, rejected int64
-	applier := projections.NewApplier(tx)
-	for _, seg := range hints.segments(es) {
-		for i, err := range applier.ApplyAll(ctx, es[seg[0]:seg[1]]) {
-			i += seg[0]
-			switch {
-			case err == nil:
-				applied++
-			case errors.Is(err, projections.ErrRejected):
-				applied++
-				rejected++
-			case errors.Is(err, projections.ErrNotYetApplied) && cfg.SkipBad:
-				skipped = append(skipped, Skipped{Seq: seqs[i], Type: es[i].EventType(), Err: err})
-			case errors.Is(err, projections.ErrNotYetApplied):
-				return &BadEventError{Seq: seqs[i], Type: es[i].EventType(), Err: err}
-			default:
-				return fmt.Errorf("replay seq %d: %w", seqs[i], err)
-			}
+	for i, err := range projections.NewApplier(tx).ApplyAll(ctx, es) {
+		switch {
+		case err == nil:
+			applied++
+		case errors.Is(err, projections.ErrRejected):
+			applied++
+			rejected++
+		case errors.Is(err, projections.ErrNotYetApplied) && cfg.SkipBad:
+			skipped = append(skipped, Skipped{Seq: seqs[i], Type: es[i].EventType(), Err: err})
+		case errors.Is(err, projections.ErrNotYetApplied):
+			return &BadEventError{Seq: seqs[i], Type: es[i].EventType(), Err: err}
+		default:
+			return fmt.Errorf("replay seq %d: %w", seqs[i], err)
 		}
 	}
 	if err := saveCheckpoint(ctx, tx, res.Source, last, cfg.Now()); err != nil {
@@ -416,46 +411,4 @@ func applyBatch(ctx context.Context, target *sql.DB, res *Result, cfg Config, hi
 	res.Rejected += rejected
 	res.Skipped = append(res.Skipped, skipped...)
 	return nil
-}
-
-// buyer is a (user, product) pair: the projection accepts one live order per buyer.
-type buyer struct{ user, product int64 }
-
-// runHints remembers, from the events handed to the Applier, which buyers hold a live order. It only decides where
-// a batch is cut into ApplyAll calls: a reservation of a buyer who already holds one is likely rejected, and one
-// rejection in a run makes ApplyAll redo the whole run event by event, so such a reservation is applied on its
-// own. A wrong hint costs time, never correctness: ApplyAll over consecutive slices of one transaction is
-// ApplyAll over the whole.
-type runHints struct {
-	live map[buyer]string // order number of the buyer's live order
-}
-
-// segments cuts es into consecutive [start, end) ranges, isolating the likely rejected reservations.
-func (h *runHints) segments(es []events.Event) [][2]int {
-	var out [][2]int
-	start := 0
-	cut := func(end int) {
-		if end > start {
-			out = append(out, [2]int{start, end})
-			start = end
-		}
-	}
-	for i, e := range es {
-		switch v := e.(type) {
-		case *events.SeckillReserved:
-			k := buyer{v.UserID, v.ProductID}
-			if _, held := h.live[k]; held {
-				cut(i)
-				cut(i + 1)
-				continue
-			}
-			h.live[k] = v.OrderNo
-		case *events.SeckillOrderCancelled:
-			if k := (buyer{v.UserID, v.ProductID}); h.live[k] == v.OrderNo {
-				delete(h.live, k)
-			}
-		}
-	}
-	cut(len(es))
-	return out
 }
