@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/components/delay"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
@@ -28,8 +26,8 @@ const (
 // PaymentTimeoutName is the metadata "name" of a payment deadline message on Config.TimeoutTopic.
 const PaymentTimeoutName = "PaymentTimeout"
 
-// PaymentDeadline is the payload of a payment deadline message, published with a delay of Config.PaymentTimeout
-// when a reservation is projected. Its message UUID is the reservation's event id.
+// PaymentDeadline is one order's entry in a payment deadline message: the message's payload is a JSON array of
+// them, published with a delay of Config.PaymentTimeout for the reservations projected at about the same time.
 type PaymentDeadline struct {
 	OrderNo   string `json:"orderNo"`
 	ProductID int64  `json:"productId"`
@@ -46,10 +44,12 @@ type projector struct {
 	log     watermill.LoggerAdapter
 	now     func() time.Time
 	funcs   map[string]func(*message.Message) error
+	due     *deadlines
 }
 
 func newProjector(cfg Config, deps Deps, m *consumerMetrics, log watermill.LoggerAdapter) *projector {
-	p := &projector{store: deps.Store, settler: deps.Settler, pub: deps.Publisher, cfg: cfg, m: m, log: log, now: deps.Now}
+	p := &projector{store: deps.Store, settler: deps.Settler, pub: deps.Publisher, cfg: cfg, m: m, log: log, now: deps.Now,
+		due: &deadlines{pub: deps.Publisher, topic: cfg.TimeoutTopic, delay: cfg.PaymentTimeout, max: 512}}
 	p.funcs = map[string]func(*message.Message) error{
 		events.TypeProductListed:         p.projectListed,
 		events.TypeSeckillReserved:       p.projectReserved,
@@ -120,18 +120,7 @@ func (p *projector) projectReserved(msg *message.Message) error {
 		}
 		return nil
 	}
-	payload, err := json.Marshal(PaymentDeadline{OrderNo: r.OrderNo, ProductID: r.ProductID, UserID: r.UserID})
-	if err != nil {
-		return fmt.Errorf("payment deadline of order %s: %w", r.OrderNo, err)
-	}
-	deadline := message.NewMessage(r.EventID, payload)
-	deadline.Metadata.Set(events.MetadataType, PaymentTimeoutName)
-	middleware.SetCorrelationID(middleware.MessageCorrelationID(msg), deadline)
-	delay.Message(deadline, delay.For(p.cfg.PaymentTimeout))
-	if err := p.pub.Publish(p.cfg.TimeoutTopic, deadline); err != nil {
-		return fmt.Errorf("publish payment deadline of order %s: %w", r.OrderNo, err)
-	}
-	return nil
+	return p.due.schedule(PaymentDeadline{OrderNo: r.OrderNo, ProductID: r.ProductID, UserID: r.UserID})
 }
 
 func (p *projector) projectPaid(msg *message.Message) error {
@@ -155,14 +144,20 @@ func (p *projector) projectCancelled(msg *message.Message) error {
 	return nil
 }
 
-// cancelUnpaid cancels an order whose payment deadline passed; an order already paid or cancelled is left alone.
+// cancelUnpaid cancels the orders whose payment deadline passed; an order already paid or cancelled is left
+// alone, so a message handled again (after a failure part way) cancels nothing twice.
 func (p *projector) cancelUnpaid(msg *message.Message) error {
-	var d PaymentDeadline
-	if err := json.Unmarshal(msg.Payload, &d); err != nil || d.OrderNo == "" {
-		return permanent(fmt.Errorf("payment deadline %s: bad payload %q: %v", msg.UUID, msg.Payload, err))
+	var ds []PaymentDeadline
+	if err := json.Unmarshal(msg.Payload, &ds); err != nil || len(ds) == 0 {
+		return permanent(fmt.Errorf("payment deadlines %s: bad payload %q: %v", msg.UUID, msg.Payload, err))
 	}
-	if err := p.settler.CancelOrder(msg.Context(), d.ProductID, d.OrderNo, events.ReasonPaymentTimeout); err != nil {
-		return fmt.Errorf("cancel unpaid order %s: %w", d.OrderNo, err)
+	for _, d := range ds {
+		if d.OrderNo == "" {
+			return permanent(fmt.Errorf("payment deadlines %s: an entry without an order number", msg.UUID))
+		}
+		if err := p.settler.CancelOrder(msg.Context(), d.ProductID, d.OrderNo, events.ReasonPaymentTimeout); err != nil {
+			return fmt.Errorf("cancel unpaid order %s: %w", d.OrderNo, err)
+		}
 	}
 	return nil
 }
