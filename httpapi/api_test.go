@@ -229,3 +229,22 @@ func TestFiveHundredUnitsTwoThousandBuyers(t *testing.T) {
 		}
 	}
 }
+
+func TestReadinessNamesTheFailingDependency(t *testing.T) {
+	s := newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) {
+		d.Checks = []httpapi.Check{
+			{Name: "redis", Ping: func(context.Context) error { return nil }},
+			{Name: "mysql", Ping: func(context.Context) error { return fmt.Errorf("connection refused") }},
+		}
+	})
+	r := s.do("GET", "/readyz", "")
+	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Message, "mysql") || strings.Contains(r.Message, "redis") {
+		t.Fatalf("readyz = %d %q, want 503 naming mysql only", r.Status, r.Message)
+	}
+	if r := s.do("GET", "/healthz", ""); r.Status != http.StatusOK {
+		t.Fatalf("healthz = %d", r.Status)
+	}
+	if r := s.do("GET", "/no/such/thing", ""); r.Status != http.StatusNotFound {
+		t.Fatalf("unknown path = %d", r.Status)
+	}
+}
