@@ -28,7 +28,8 @@ kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 echo "sale done: $N reservations wait in topic $SECKILL_TOPIC" >&2
 
 start=$(date +%s.%N)
-SECKILL_HTTP_ADDR=127.0.0.1:18091 bin/seckill consume >"$RUN/drain-consume.log" 2>&1 & pids+=($!)
+SECKILL_HTTP_ADDR=127.0.0.1:18091 SECKILL_PPROF_ADDR=${DRAIN_PPROF_ADDR:-} bin/seckill consume >"$RUN/drain-consume.log" 2>&1 & pids+=($!)
+[[ -n ${DRAIN_PPROF_ADDR:-} ]] && (sleep 1; curl -s -o "$RUN/drain-cpu.prof" "http://$DRAIN_PPROF_ADDR/debug/pprof/profile?seconds=3") &
 while :; do
   n=$(mysql -h127.0.0.1 -useckill -pseckill -N -e "SELECT COUNT(*) FROM $DB.tb_seckill_order")
   [[ $n -ge $N ]] && break
