@@ -22,7 +22,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultBatch          = 2000
+	DefaultBatch          = 5000
 	DefaultConsumerWindow = 15 * time.Second
 )
 
