@@ -120,21 +120,11 @@ func heartbeat(ctx context.Context, db *sql.DB, instance string, running <-chan 
 func consume(ctx context.Context, cfg Config, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	wlog := watermill.NewSlogLogger(log)
-	rdb, err := openRedis(ctx, cfg)
+	st, err := connect(ctx, cfg, wlog)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	db, err := openMySQL(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	pub, err := newPublisher(cfg, wlog)
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
+	defer st.Close()
 	reg := newRegistry()
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
@@ -153,7 +143,7 @@ func consume(ctx context.Context, cfg Config, stderr io.Writer) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
-	router, err := startConsumers(runCtx, cfg, db, rdb, pub, reg, wlog, &wg, errs)
+	router, err := startConsumers(runCtx, cfg, st.db, st.rdb, st.pub, reg, wlog, &wg, errs)
 	if err != nil {
 		return err
 	}

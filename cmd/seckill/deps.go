@@ -91,3 +91,44 @@ func migrate(ctx context.Context, cfg Config, stdout io.Writer) error {
 	fmt.Fprintln(stdout, "schema up to date")
 	return nil
 }
+
+// stack is what serve and consume connect to at start: Redis (scripts loaded), MySQL (migrated), the event topic
+// and a publisher.
+type stack struct {
+	rdb *redis.Client
+	db  *sql.DB
+	pub *rocketmqpubsub.Publisher
+}
+
+// connect opens the stack; each failure names its variable, and what was opened before it is closed again.
+func connect(ctx context.Context, cfg Config, logger watermill.LoggerAdapter) (*stack, error) {
+	s := &stack{}
+	var err error
+	if s.rdb, err = openRedis(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if s.db, err = openMySQL(ctx, cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err = ensureTopic(ctx, cfg, cfg.Topic); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.pub, err = newPublisher(cfg, logger); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes what connect opened, publisher first.
+func (s *stack) Close() {
+	if s.pub != nil {
+		_ = s.pub.Close()
+	}
+	if s.db != nil {
+		_ = s.db.Close()
+	}
+	_ = s.rdb.Close()
+}

@@ -48,24 +48,12 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	log := newLogger(cfg, stderr)
 	wlog := watermill.NewSlogLogger(log)
 
-	rdb, err := openRedis(ctx, cfg)
+	st, err := connect(ctx, cfg, wlog)
 	if err != nil {
 		return err
 	}
-	defer rdb.Close()
-	db, err := openMySQL(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := ensureTopic(ctx, cfg, cfg.Topic); err != nil {
-		return err
-	}
-	pub, err := newPublisher(cfg, wlog)
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
+	defer st.Close()
+	rdb, db, pub := st.rdb, st.db, st.pub
 	store, err := projections.NewStore(db)
 	if err != nil {
 		return err
