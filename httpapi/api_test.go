@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/httpapi"
 	"github.com/seckill/seckill/schema"
@@ -246,5 +248,22 @@ func TestReadinessNamesTheFailingDependency(t *testing.T) {
 	}
 	if r := s.do("GET", "/no/such/thing", ""); r.Status != http.StatusNotFound {
 		t.Fatalf("unknown path = %d", r.Status)
+	}
+}
+
+// TestRedisDownIs503 points the server at a Redis that does not answer: the buyer gets 503 and nothing is
+// reserved (the real Redis keeps its stock).
+func TestRedisDownIs503(t *testing.T) {
+	s := newStack(t)
+	id := s.list(5)
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = down.Close() })
+	s2 := newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Redis = down })
+	r := s2.kill(1, id)
+	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Message, "nothing was reserved") {
+		t.Fatalf("kill with redis down = %d %q, want 503", r.Status, r.Message)
+	}
+	if got := s.redisStock(id); got != 5 {
+		t.Fatalf("stock %d, want 5", got)
 	}
 }
