@@ -103,7 +103,7 @@ func NewRouter(cfg Config, deps Deps, logger watermill.LoggerAdapter) (*message.
 	router.AddMiddleware(middleware.CorrelationID)
 	metrics.NewPrometheusMetricsBuilder(deps.Registerer, "seckill", "router").AddPrometheusRouterMetrics(router)
 	if cfg.Throttle > 0 {
-		router.AddMiddleware(middleware.NewThrottle(int64(cfg.Throttle), time.Second).Middleware)
+		router.AddMiddleware(newThrottle(cfg.Throttle).Middleware)
 	}
 	poison, err := middleware.PoisonQueueWithFilter(deps.Publisher, cfg.DLQTopic, shouldPark)
 	if err != nil {
