@@ -82,3 +82,25 @@ func TestDeadlineFailureReachesEveryWaiter(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestDeadlinePayloadsOfBothReleasesDecode: the first release published one deadline object per message; those
+// are still in flight after an upgrade and must cancel their order, not be parked.
+func TestDeadlinePayloadsOfBothReleasesDecode(t *testing.T) {
+	for name, c := range map[string]struct {
+		payload string
+		want    int
+	}{
+		"one object (first release)": {`{"orderNo":"SK1-00000001","productId":1,"userId":2}`, 1},
+		"an array":                   {`[{"orderNo":"SK1-00000001","productId":1,"userId":2},{"orderNo":"SK1-00000002","productId":1,"userId":3}]`, 2},
+	} {
+		ds, err := decodeDeadlines([]byte(c.payload))
+		if err != nil || len(ds) != c.want || ds[0].OrderNo != "SK1-00000001" {
+			t.Fatalf("%s: %v, %v", name, ds, err)
+		}
+	}
+	for _, bad := range []string{``, `[]`, `nonsense`, `{"orderNo":`} {
+		if _, err := decodeDeadlines([]byte(bad)); err == nil {
+			t.Fatalf("%q decoded", bad)
+		}
+	}
+}

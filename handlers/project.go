@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -147,8 +149,8 @@ func (p *projector) projectCancelled(msg *message.Message) error {
 // cancelUnpaid cancels the orders whose payment deadline passed; an order already paid or cancelled is left
 // alone, so a message handled again (after a failure part way) cancels nothing twice.
 func (p *projector) cancelUnpaid(msg *message.Message) error {
-	var ds []PaymentDeadline
-	if err := json.Unmarshal(msg.Payload, &ds); err != nil || len(ds) == 0 {
+	ds, err := decodeDeadlines(msg.Payload)
+	if err != nil {
 		return permanent(fmt.Errorf("payment deadlines %s: bad payload %q: %v", msg.UUID, msg.Payload, err))
 	}
 	for _, d := range ds {
@@ -160,6 +162,24 @@ func (p *projector) cancelUnpaid(msg *message.Message) error {
 		}
 	}
 	return nil
+}
+
+// decodeDeadlines reads a payment deadline message: a JSON array of deadlines, or the single deadline object of
+// the first release (still in flight after an upgrade, for up to the payment timeout).
+func decodeDeadlines(payload []byte) ([]PaymentDeadline, error) {
+	if p := bytes.TrimSpace(payload); len(p) > 0 && p[0] == '{' {
+		var d PaymentDeadline
+		err := json.Unmarshal(p, &d)
+		return []PaymentDeadline{d}, err
+	}
+	var ds []PaymentDeadline
+	if err := json.Unmarshal(payload, &ds); err != nil {
+		return nil, err
+	}
+	if len(ds) == 0 {
+		return nil, errors.New("no deadline")
+	}
+	return ds, nil
 }
 
 // Settler cancels orders in Redis, which arbitrates every order's state. CancelOrder must be idempotent and safe

@@ -69,8 +69,8 @@ func (d Deps) validate() error {
 //	cancel_unpaid_orders  cfg.TimeoutTopic (group too)     payment deadlines
 //	park_dead_letters     cfg.DLQTopic (group too)         parks given-up messages in tb_dlq
 //
-// Middleware, outermost first: CorrelationID, Prometheus router metrics (seckill_router_*), Throttle (all
-// handlers share it); then, on the first three handlers, PoisonQueue to cfg.DLQTopic (only for messages the retry
+// Middleware, outermost first: CorrelationID, Prometheus router metrics (seckill_router_*); then, on the first
+// three handlers, Throttle (the two projection handlers share it), PoisonQueue to cfg.DLQTopic (only for messages the retry
 // step gives up), the broker-delayed retry step (cfg.RetrySchedule via cfg.RetryTopic), the quick in-process
 // Retry (cfg.QuickRetries) and, innermost, Recoverer, so that a panic is retried and parked like any error.
 // The DLQ handler only has the quick retries and Recoverer: if it fails, the broker redelivers.
@@ -102,9 +102,6 @@ func NewRouter(cfg Config, deps Deps, logger watermill.LoggerAdapter) (*message.
 
 	router.AddMiddleware(middleware.CorrelationID)
 	metrics.NewPrometheusMetricsBuilder(deps.Registerer, "seckill", "router").AddPrometheusRouterMetrics(router)
-	if cfg.Throttle > 0 {
-		router.AddMiddleware(newThrottle(cfg.Throttle).Middleware)
-	}
 	poison, err := middleware.PoisonQueueWithFilter(deps.Publisher, cfg.DLQTopic, shouldPark)
 	if err != nil {
 		return nil, err
@@ -118,10 +115,19 @@ func NewRouter(cfg Config, deps Deps, logger watermill.LoggerAdapter) (*message.
 		}}
 
 	p := newProjector(cfg, deps, m, logger)
-	retried := []struct{ name, topic, group string }{
-		{HandlerProject, cfg.Topic, cfg.ConsumerGroup},
-		{HandlerProjectRetries, cfg.RetryTopic, cfg.RetryTopic},
-		{HandlerPaymentTimeout, cfg.TimeoutTopic, cfg.TimeoutTopic},
+	// The throttle guards MySQL: it caps the two projection handlers together. Payment deadlines only touch
+	// Redis (their cancellations reach MySQL through the projection), so a backlog of them never starves it.
+	projected := func(h message.HandlerFunc) message.HandlerFunc { return h }
+	if cfg.Throttle > 0 {
+		projected = newThrottle(cfg.Throttle).Middleware
+	}
+	retried := []struct {
+		name, topic, group string
+		throttle           message.HandlerMiddleware
+	}{
+		{HandlerProject, cfg.Topic, cfg.ConsumerGroup, projected},
+		{HandlerProjectRetries, cfg.RetryTopic, cfg.RetryTopic, projected},
+		{HandlerPaymentTimeout, cfg.TimeoutTopic, cfg.TimeoutTopic, func(h message.HandlerFunc) message.HandlerFunc { return h }},
 	}
 	for _, h := range retried {
 		sub, err := deps.Subscriber(h.topic, h.group)
@@ -129,7 +135,7 @@ func NewRouter(cfg Config, deps Deps, logger watermill.LoggerAdapter) (*message.
 			return nil, fmt.Errorf("handlers: subscribe %s as %s: %w", h.topic, h.group, err)
 		}
 		router.AddConsumerHandler(h.name, h.topic, sub, p.handle).
-			AddMiddleware(poison, later.Middleware, quick.Middleware, middleware.Recoverer)
+			AddMiddleware(h.throttle, poison, later.Middleware, quick.Middleware, middleware.Recoverer)
 	}
 	sub, err := deps.Subscriber(cfg.DLQTopic, cfg.DLQTopic)
 	if err != nil {
