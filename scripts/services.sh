@@ -75,7 +75,7 @@ redis_up() {
   mkdir -p "$RUN/redis"
   redis-server --bind 127.0.0.1 --port $REDIS_PORT --daemonize yes \
     --pidfile "$RUN/redis.pid" --logfile "$RUN/redis.log" --dir "$RUN/redis" \
-    --appendonly yes --appendfsync everysec --save "" --protected-mode no
+    --appendonly yes --appendfsync everysec --auto-aof-rewrite-min-size 512mb --save "" --protected-mode no
   wait_until redis 20 "" redis_ok || { tail -20 "$RUN/redis.log" >&2; die "redis did not start"; }
   log "redis up on 127.0.0.1:$REDIS_PORT"
 }
