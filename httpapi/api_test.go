@@ -267,3 +267,38 @@ func TestRedisDownIs503(t *testing.T) {
 		t.Fatalf("stock %d, want 5", got)
 	}
 }
+
+// TestSoldOutFastPathNoticesStockComingBack: a product seen sold out is answered 410 without Redis; a
+// cancellation through this instance clears that at once, and one through another instance (or the payment
+// timeout) is noticed within the fast path's TTL.
+func TestSoldOutFastPathNoticesStockComingBack(t *testing.T) {
+	s := newStack(t)
+	other := newStack(t)
+	id := s.list(1)
+	orderOf := func(r reply) string {
+		var k struct{ OrderNo string }
+		_ = json.Unmarshal(r.Data, &k)
+		return k.OrderNo
+	}
+	first := s.kill(1, id)
+	if r := s.kill(2, id); r.Status != http.StatusGone {
+		t.Fatalf("sold out: %d", r.Status)
+	}
+	if r := s.do("POST", "/seckill/orders/"+orderOf(first)+"/cancel", ""); r.Status != http.StatusOK {
+		t.Fatalf("cancel: %d %s", r.Status, r.Message)
+	}
+	second := s.kill(2, id)
+	if second.Status != http.StatusOK {
+		t.Fatalf("buy right after a cancellation on this instance: %d %s", second.Status, second.Message)
+	}
+	if r := s.kill(3, id); r.Status != http.StatusGone {
+		t.Fatalf("sold out again: %d", r.Status)
+	}
+	if r := other.do("POST", "/seckill/orders/"+orderOf(second)+"/cancel", ""); r.Status != http.StatusOK {
+		t.Fatalf("cancel through another instance: %d %s", r.Status, r.Message)
+	}
+	time.Sleep(300 * time.Millisecond) // past the sold-out TTL (250ms)
+	if r := s.kill(3, id); r.Status != http.StatusOK {
+		t.Fatalf("buy after a cancellation elsewhere: %d %s", r.Status, r.Message)
+	}
+}
