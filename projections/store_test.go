@@ -49,26 +49,7 @@ func count(t testing.TB, db *sql.DB, q string, args ...any) int {
 func replay(t testing.TB, from, to *sql.DB) {
 	t.Helper()
 	ctx := context.Background()
-	rows, err := from.QueryContext(ctx, `SELECT event_type, payload FROM tb_event ORDER BY seq`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var all []events.Event
-	for rows.Next() {
-		var typ string
-		var payload []byte
-		if err := rows.Scan(&typ, &payload); err != nil {
-			t.Fatal(err)
-		}
-		e, err := events.Decode(typ, payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, e)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	all := projectionstest.StoredEvents(t, from)
 	for start := 0; start < len(all); start += 500 {
 		tx, err := to.BeginTx(ctx, nil)
 		if err != nil {

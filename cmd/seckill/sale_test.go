@@ -13,6 +13,7 @@ import (
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
+	"github.com/seckill/seckill/projections/projectionstest"
 	"github.com/seckill/seckill/rocketmqpubsub"
 	"github.com/seckill/seckill/schema/schematest"
 )
@@ -67,26 +68,13 @@ func TestEveryEventDeliveredTwiceChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := a.db.DB.Query(`SELECT event_type, payload FROM tb_event WHERE event_type <> ? ORDER BY seq`, events.TypeProductListed)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: []string{schematest.Namesrv(t)}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
 	n := 0
-	for rows.Next() {
-		var typ string
-		var payload []byte
-		if err := rows.Scan(&typ, &payload); err != nil {
-			t.Fatal(err)
-		}
-		e, err := events.Decode(typ, payload)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, e := range projectionstest.StoredEvents(t, a.db.DB, events.TypeProductListed) {
 		msg, _ := events.ToMessage(e)
 		if err := pub.Publish(a.env["SECKILL_TOPIC"], msg); err != nil {
 			t.Fatal(err)

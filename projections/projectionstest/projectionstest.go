@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -100,4 +101,35 @@ func RequireSameTables(t testing.TB, a, b *sql.DB) {
 	if sa, sb := Checksums(t, a), Checksums(t, b); !maps.Equal(sa, sb) {
 		t.Fatalf("projection tables differ:\n%v\n%v", sa, sb)
 	}
+}
+
+// StoredEvents returns the events of db's tb_event in seq order, optionally only those whose type is not in
+// except.
+func StoredEvents(t testing.TB, db *sql.DB, except ...string) []events.Event {
+	t.Helper()
+	rows, err := db.Query(`SELECT event_type, payload FROM tb_event ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var all []events.Event
+	for rows.Next() {
+		var typ string
+		var payload []byte
+		if err := rows.Scan(&typ, &payload); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(except, typ) {
+			continue
+		}
+		e, err := events.Decode(typ, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, e)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return all
 }
