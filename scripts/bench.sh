@@ -3,8 +3,9 @@
 #   1. the ceiling of a bare Go net/http handler answering a fixed JSON body (tools/bareserver), driven by
 #      `seckill bench -bare` with the same connections as (3);
 #   2. the ceiling of Redis running the reservation script alone (redis-benchmark EVALSHA of schema/redis/reserve.lua);
-#   3. `seckill bench` against the real stack (seckill serve + Redis + RocketMQ + MariaDB), then again at half of
-#      its saturation rate (open loop) for the p99 there.
+#   3. `seckill bench` against the real stack (seckill serve + Redis + RocketMQ + MariaDB), then again open loop
+#      at half of its saturation rate, for the p99 there: half of the whole run's rate (3b), and half of the
+#      rate while stock lasted (3c: the reservation phase, where every answer costs a Redis script).
 # Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_BUYERS (60000), BENCH_STOCK (20000).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,6 +56,8 @@ export SECKILL_ADMIN_TOKEN=$TOKEN
 bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale.json"
 half=$(python3 -c "import json;print(int(json.load(open('$RUN/sale.json'))['rps']/2))")
 bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -rate "$half" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-half.json"
+halfsale=$(python3 -c "import json;print(int(json.load(open('$RUN/sale.json'))['saleRps']/2))")
+bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -rate "$halfsale" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-halfsale.json"
 
 python3 - "$RUN" "$C" <<'PY'
 import csv, json, sys, os
@@ -62,6 +65,7 @@ run, conns = sys.argv[1], sys.argv[2]
 bare = json.load(open(os.path.join(run, "bare.json")))
 sale = json.load(open(os.path.join(run, "sale.json")))
 half = json.load(open(os.path.join(run, "sale-half.json")))
+halfsale = json.load(open(os.path.join(run, "sale-halfsale.json")))
 rows = list(csv.reader(open(os.path.join(run, "redis.csv"))))
 redis_rps = float(rows[1][1])
 def lat(r): return "p50 %.2f  p99 %.2f  p99.9 %.2f" % (r["latencyMs"]["p50"], r["latencyMs"]["p99"], r["latencyMs"]["p999"])
@@ -71,11 +75,12 @@ print("%-44s %12.0f   %s" % ("1 bare net/http, fixed JSON (%s conns)" % conns, b
 print("%-44s %12.0f   %s" % ("2 redis EVALSHA reserve.lua (50 clients)", redis_rps, "p50 %s" % rows[1][4] if len(rows[1]) > 4 else ""))
 print("%-44s %12.0f   %s" % ("3 seckill bench, closed loop (%s conns)" % conns, sale["rps"], lat(sale)))
 print("%-44s %12.0f   %s" % ("3b seckill bench, open loop at %.0f/s" % half["rate"], half["rps"], lat(half)))
+print("%-44s %12.0f   %s" % ("3c same, at half the sale-phase rate (%.0f/s)" % halfsale["rate"], halfsale["rps"], lat(halfsale)))
 print()
 print("seckill / bare net/http ceiling   %5.1f %%" % (100 * sale["rps"] / bare["rps"]))
 print("seckill / redis script ceiling    %5.1f %%" % (100 * sale["rps"] / redis_rps))
-print("answers  %s" % sale["codes"])
-print("drained into MySQL after %.2fs; invariants %s / %s" % (sale.get("drainedAfterSeconds", 0),
-      "PASS" if sale["invariantsOk"] else "FAIL " + "; ".join(sale["invariantFailures"]),
-      "PASS" if half["invariantsOk"] else "FAIL " + "; ".join(half["invariantFailures"])))
+print("answers  %s; sold out after %.2fs at %.0f req/s" % (sale["codes"], sale.get("soldOutAfterSeconds", 0), sale.get("saleRps", 0)))
+verdict = lambda r: "PASS" if r["invariantsOk"] else "FAIL " + "; ".join(r["invariantFailures"])
+print("drained into MySQL after %.2fs; invariants %s / %s / %s" % (sale.get("drainedAfterSeconds", 0),
+      verdict(sale), verdict(half), verdict(halfsale)))
 PY

@@ -57,6 +57,7 @@ type BenchReport struct {
 	Codes        map[int]int        `json:"codes"`
 	Errors       int                `json:"errors"`
 	SoldOutAfter float64            `json:"soldOutAfterSeconds,omitempty"`
+	SaleRPS      float64            `json:"saleRps,omitempty"`
 	DrainedAfter float64            `json:"drainedAfterSeconds,omitempty"`
 	Invariants   []string           `json:"invariantFailures"`
 	InvariantsOK bool               `json:"invariantsOk"`
@@ -124,6 +125,7 @@ type recorder struct {
 	codes     map[int]int
 	errors    int
 	firstGone time.Time
+	beforeOut int // answers received before the first 410
 	okByUser  map[int64]int
 	sent      atomic.Int64
 }
@@ -143,6 +145,9 @@ func (r *recorder) add(lat time.Duration, code int, user int64, err error) {
 	}
 	if code == http.StatusGone && r.firstGone.IsZero() {
 		r.firstGone = time.Now()
+	}
+	if r.firstGone.IsZero() {
+		r.beforeOut++
 	}
 }
 
@@ -270,6 +275,7 @@ func benchSale(ctx context.Context, cfg Config, o benchOptions, client *http.Cli
 	rep.ProductID, rep.Stock = o.Product, o.Stock
 	if !rec.firstGone.IsZero() {
 		rep.SoldOutAfter = rec.firstGone.Sub(start).Seconds()
+		rep.SaleRPS = float64(rec.beforeOut) / rep.SoldOutAfter
 	}
 	ok := rec.codes[http.StatusOK]
 	if ok > int(o.Stock) {
@@ -381,7 +387,8 @@ func printReport(w io.Writer, r BenchReport) {
 		return
 	}
 	if r.SoldOutAfter > 0 {
-		fmt.Fprintf(w, "sold out after  %.2fs\n", r.SoldOutAfter)
+		fmt.Fprintf(w, "sold out after  %.2fs (%.0f req/s until then, while every answer reserved or refused a duplicate)\n",
+			r.SoldOutAfter, r.SaleRPS)
 	}
 	if r.DrainedAfter > 0 {
 		fmt.Fprintf(w, "all in MySQL    %.2fs after the first request\n", r.DrainedAfter)
