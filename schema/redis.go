@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -226,3 +227,42 @@ func str(v []any, i int) string {
 
 // ErrBadOutboxEntry marks an outbox entry that cannot be turned into an event.
 var ErrBadOutboxEntry = errors.New("bad outbox entry")
+
+// OrderState is one order as Redis arbitrates it: its buyer, quantity and state (StateAwaitingPayment, StatePaid
+// or StateCancelled).
+type OrderState struct {
+	OrderNo  string
+	UserID   int64
+	Quantity int64
+	State    int
+}
+
+// RestoreOrders puts back what a Redis that lost its data forgot about a product's orders, from the orders MySQL
+// holds: each order's state, the buyer mark of each live order (awaiting payment or paid), and an order counter
+// past every known order number, so new order numbers never repeat old ones. It only fills what is missing and
+// is meant for warm-up, before the product is served again.
+func RestoreOrders(ctx context.Context, rdb redis.Cmdable, productID int64, orders []OrderState) error {
+	if len(orders) == 0 {
+		return nil
+	}
+	k := KeysFor(productID)
+	pipe := rdb.Pipeline()
+	var maxSeq int64
+	for _, o := range orders {
+		pipe.HSetNX(ctx, k.Orders, o.OrderNo, fmt.Sprintf("%d|%d|%d", o.State, o.UserID, o.Quantity))
+		if o.State != StateCancelled {
+			pipe.HSetNX(ctx, k.Buyers, strconv.FormatInt(o.UserID, 10), o.OrderNo)
+		}
+		if _, seq, ok := strings.Cut(o.OrderNo, "-"); ok {
+			if n, err := strconv.ParseInt(seq, 10, 64); err == nil {
+				maxSeq = max(maxSeq, n)
+			}
+		}
+	}
+	pipe.Eval(ctx, `if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
+		redis.call('SET', KEYS[1], ARGV[1]) end return 0`, []string{k.Seq}, maxSeq)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("restore orders of product %d: %w", productID, err)
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -271,5 +272,33 @@ func TestHeartbeatsTellLiveConsumers(t *testing.T) {
 	}
 	if live, _ := schema.LiveConsumers(ctx, d.DB, now, 15*time.Second); len(live) != 0 {
 		t.Fatalf("live after forget = %v", live)
+	}
+}
+
+// TestRestoreOrdersAfterRedisLostItsData: a product reloaded from MySQL gets its orders, buyer marks and order
+// counter back, so a buyer with a live order is refused, a cancelled one may buy again, and new order numbers
+// never repeat old ones.
+func TestRestoreOrdersAfterRedisLostItsData(t *testing.T) {
+	rdb := schematest.Redis(t)
+	ctx := context.Background()
+	id := loadSale(t, 10, nil, nil)
+	no := func(n int) string { return fmt.Sprintf("SK%d-%08d", id, n) }
+	err := schema.RestoreOrders(ctx, rdb, id, []schema.OrderState{
+		{OrderNo: no(1), UserID: 1, Quantity: 1, State: schema.StatePaid},
+		{OrderNo: no(7), UserID: 2, Quantity: 1, State: schema.StateCancelled},
+		{OrderNo: no(3), UserID: 3, Quantity: 1, State: schema.StateAwaitingPayment},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := schema.Reserve(ctx, rdb, id, 1, 1, uuid.NewString(), time.Now()); r.Outcome != schema.AlreadyBought || r.OrderNo != no(1) {
+		t.Fatalf("buyer with a paid order = %+v", r)
+	}
+	r, _ := schema.Reserve(ctx, rdb, id, 2, 1, uuid.NewString(), time.Now())
+	if r.Outcome != schema.Reserved || r.OrderNo != no(8) {
+		t.Fatalf("buyer with a cancelled order = %+v, want a new order %s", r, no(8))
+	}
+	if s, _ := schema.Settle(ctx, rdb, id, no(3), schema.StatePaid, "", uuid.NewString(), time.Now()); s.Outcome != schema.Settled {
+		t.Fatalf("paying a restored order = %+v", s)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/projections/projectionstest"
 	"github.com/seckill/seckill/rocketmqpubsub"
+	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
 
@@ -138,4 +139,31 @@ func (a *app) metric(series string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestWarmUpAfterRedisLostItsData: Redis forgets a product while the server is down; at start the product comes
+// back from MySQL with its stock, buyer marks and order counter, so nothing is sold twice and order numbers do
+// not repeat.
+func TestWarmUpAfterRedisLostItsData(t *testing.T) {
+	a := startApp(t, nil)
+	id := a.list(10)
+	if orders := a.buyers(5, id, 1); len(orders) != 5 {
+		t.Fatalf("%d orders", len(orders))
+	}
+	a.drained(id, 5, 30*time.Second)
+	a.stop()
+	rdb := schematest.Redis(t)
+	k := schema.KeysFor(id)
+	if err := rdb.Del(context.Background(), k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox).Err(); err != nil {
+		t.Fatal(err)
+	}
+	a.start()
+	if _, st := a.buy(1, id); st != http.StatusConflict {
+		t.Fatalf("a buyer with a live order bought again after the warm-up: %d", st)
+	}
+	no, st := a.buy(100, id)
+	if st != http.StatusOK || no != fmt.Sprintf("SK%d-%08d", id, 6) {
+		t.Fatalf("new buyer: %d %s, want order number 6", st, no)
+	}
+	a.drained(id, 6, 30*time.Second)
 }

@@ -175,7 +175,9 @@ func pingRocketMQ(ctx context.Context, cfg Config) error {
 }
 
 // warmUp loads into Redis every product MySQL lists that Redis lacks (a listing interrupted between the two, or a
-// Redis that lost its data), with MySQL's stock. Products already in Redis are never touched.
+// Redis that lost its data), with MySQL's stock, and puts back its orders, buyer marks and order counter.
+// Products already in Redis are never touched. Events still on their way to MySQL when Redis lost its data are
+// not known here: check such a product with GET /admin/products/{id}/audit.
 func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger) error {
 	rows, err := db.QueryContext(ctx, `SELECT p.id, p.product_name, p.price, p.stock, p.start_time, p.end_time,
 		COALESCE((SELECT JSON_VALUE(e.payload, '$.stock') FROM tb_event e WHERE e.event_type = ? AND e.aggregate_id = CAST(p.id AS CHAR) LIMIT 1), p.stock)
@@ -183,11 +185,12 @@ func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger
 	if err != nil {
 		return fmt.Errorf("warm-up: list products: %w", err)
 	}
-	defer rows.Close()
+	var sales []schema.Sale
 	for rows.Next() {
 		var s schema.Sale
 		var start, end sql.NullTime
 		if err := rows.Scan(&s.ProductID, &s.Name, &s.Price, &s.Stock, &start, &end, &s.Listed); err != nil {
+			_ = rows.Close()
 			return fmt.Errorf("warm-up: read product: %w", err)
 		}
 		if start.Valid {
@@ -196,15 +199,46 @@ func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger
 		if end.Valid {
 			s.End = &end.Time
 		}
+		sales = append(sales, s)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("warm-up: list products: %w", err)
+	}
+	for _, s := range sales {
 		loaded, err := schema.LoadSale(ctx, rdb, s)
 		if err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
-		if loaded {
-			log.Warn("warm-up loaded a product missing from redis", "product_id", s.ProductID, "stock", s.Stock)
+		if !loaded {
+			continue
 		}
+		orders, err := productOrders(ctx, db, s.ProductID)
+		if err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		if err := schema.RestoreOrders(ctx, rdb, s.ProductID, orders); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		log.Warn("warm-up loaded a product missing from redis", "product_id", s.ProductID, "stock", s.Stock, "orders", len(orders))
 	}
-	return rows.Err()
+	return nil
+}
+
+func productOrders(ctx context.Context, db *sql.DB, productID int64) ([]schema.OrderState, error) {
+	rows, err := db.QueryContext(ctx, `SELECT order_no, user_id, quantity, status FROM tb_seckill_order WHERE product_id = ?`, productID)
+	if err != nil {
+		return nil, fmt.Errorf("read orders of product %d: %w", productID, err)
+	}
+	defer rows.Close()
+	var out []schema.OrderState
+	for rows.Next() {
+		var o schema.OrderState
+		if err := rows.Scan(&o.OrderNo, &o.UserID, &o.Quantity, &o.State); err != nil {
+			return nil, fmt.Errorf("read orders of product %d: %w", productID, err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
 }
 
 // servePprof serves the Go profiler on its own address, for profiling under `seckill bench`.
