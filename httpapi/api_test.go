@@ -302,3 +302,21 @@ func TestSoldOutFastPathNoticesStockComingBack(t *testing.T) {
 		t.Fatalf("buy after a cancellation elsewhere: %d %s", r.Status, r.Message)
 	}
 }
+
+// TestRateLimitIs429AndReservesNothing: a buyer over the per-buyer rate gets 429 before Redis is asked.
+func TestRateLimitIs429AndReservesNothing(t *testing.T) {
+	s := newStack(t, func(c *httpapi.Config, _ *httpapi.Deps) { c.RatePerUser, c.RateBurst = 0.001, 1 })
+	a, b := s.list(5), s.list(5)
+	if r := s.kill(77, a); r.Status != http.StatusOK {
+		t.Fatalf("first request: %d %s", r.Status, r.Message)
+	}
+	if r := s.kill(77, b); r.Status != http.StatusTooManyRequests {
+		t.Fatalf("second request of the same buyer: %d, want 429", r.Status)
+	}
+	if got := s.redisStock(b); got != 5 {
+		t.Fatalf("stock %d after a rate-limited request, want 5", got)
+	}
+	if r := s.kill(78, b); r.Status != http.StatusOK {
+		t.Fatalf("another buyer: %d", r.Status)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -166,4 +167,28 @@ func TestWarmUpAfterRedisLostItsData(t *testing.T) {
 		t.Fatalf("new buyer: %d %s, want order number 6", st, no)
 	}
 	a.drained(id, 6, 30*time.Second)
+}
+
+// TestConsumeRunsTheConsumersAlone: `seckill serve` with SECKILL_CONSUMERS=false takes the orders, and a separate
+// `seckill consume` projects them.
+func TestConsumeRunsTheConsumersAlone(t *testing.T) {
+	a := startApp(t, map[string]string{"SECKILL_CONSUMERS": "false"})
+	id := a.list(20)
+	if orders := a.buyers(20, id, 1); len(orders) != 20 {
+		t.Fatalf("%d orders", len(orders))
+	}
+	time.Sleep(time.Second)
+	if n := a.count(`SELECT COUNT(*) FROM tb_seckill_order WHERE product_id = ?`, id); n != 0 {
+		t.Fatalf("%d orders projected without consumers", n)
+	}
+	env := maps.Clone(a.env)
+	env["SECKILL_HTTP_ADDR"] = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"consume"}, envOf(env), io.Discard, io.Discard) }()
+	a.drained(id, 20, 60*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("consume: %v", err)
+	}
 }
