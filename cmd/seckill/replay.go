@@ -31,7 +31,7 @@ flags:
   --verify          compare the rebuilt tables with the live ones row by row; exit status 1 if they differ
   --until SEQ       rebuild the tables as they were once event SEQ was applied
   --until-time T    rebuild the tables as they were at T (RFC3339): every event recorded (recorded_at) by then
-  --batch N         events per transaction (default 2000)
+  --batch N         events per transaction (default 5000)
   --reset, --fresh  start over even if an interrupted replay could resume
   --skip-bad        skip events that cannot be applied (unknown type, bad payload) and list them, instead of stopping
 
