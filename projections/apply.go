@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -293,6 +294,13 @@ func (a *Applier) seckillReserved(ctx context.Context, e events.SeckillReserved)
 	at := dbTime(e.ReservedAt)
 	_, err := a.exec(ctx, sqlInsertUserSeckill, e.UserID, e.ProductID, e.OrderNo, at)
 	if isDuplicate(err) {
+		held, err := a.heldOrder(ctx, e.UserID, e.ProductID)
+		if err != nil {
+			return fmt.Errorf("reserve order %s: %w", e.OrderNo, err)
+		}
+		if supersedes(held, e.OrderNo) {
+			return a.reservedSuperseded(ctx, e)
+		}
 		return fmt.Errorf("reserve order %s: user %d already holds a live order for product %d: %w: %w",
 			e.OrderNo, e.UserID, e.ProductID, ErrConflict, ErrRejected)
 	}
@@ -316,6 +324,69 @@ func (a *Applier) seckillReserved(ctx context.Context, e events.SeckillReserved)
 	if _, err := a.exec(ctx, sqlInsertStockLog, e.OrderNo, e.ProductID, e.ProductName, e.Quantity, e.StockBefore,
 		e.StockAfter, StockLogDeduct, at); err != nil {
 		return fmt.Errorf("insert stock log of order %s: %w", e.OrderNo, err)
+	}
+	return nil
+}
+
+// heldOrder returns the order of the buyer's mark for a product ("" if none).
+func (a *Applier) heldOrder(ctx context.Context, userID, productID int64) (string, error) {
+	row, err := a.queryRow(ctx, `SELECT order_no FROM tb_user_seckill WHERE user_id = ? AND product_id = ?`, userID, productID)
+	if err != nil {
+		return "", err
+	}
+	var no string
+	if err := row.Scan(&no); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("read buyer mark of user %d: %w", userID, err)
+	}
+	return no, nil
+}
+
+// supersedes tells whether order held is a later order of the same product than order no. Redis numbers a
+// product's orders in the order it reserves them and lets a buyer hold one live order at a time, so a buyer whose
+// mark is held by a later order had this one cancelled before: its reservation arrived after the later one, and its
+// cancellation may still be on its way.
+func supersedes(held, no string) bool {
+	hp, hs, ok1 := splitOrderNo(held)
+	np, ns, ok2 := splitOrderNo(no)
+	return ok1 && ok2 && hp == np && hs > ns
+}
+
+func splitOrderNo(no string) (string, int64, bool) {
+	product, seq, ok := strings.Cut(no, "-")
+	if !ok {
+		return "", 0, false
+	}
+	n, err := strconv.ParseInt(seq, 10, 64)
+	return product, n, err == nil
+}
+
+// reservedSuperseded applies a reservation that a later order of the same buyer superseded (see supersedes): the
+// order is recorded as cancelled, with its deduct log and a rollback log mirroring it, and the product's stock is
+// unchanged (version + 2, one per log). Its SeckillOrderCancelled, when it comes, finds it cancelled: a no-op.
+func (a *Applier) reservedSuperseded(ctx context.Context, e events.SeckillReserved) error {
+	at := dbTime(e.ReservedAt)
+	n, err := a.exec(ctx, `UPDATE tb_seckill_product SET version = version + 2, update_time = GREATEST(update_time, ?)
+		WHERE id = ?`, at, e.ProductID)
+	if err != nil {
+		return fmt.Errorf("reserve superseded order %s: %w", e.OrderNo, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("reserve order %s: unknown product %d: %w", e.OrderNo, e.ProductID, ErrRejected)
+	}
+	if _, err := a.exec(ctx, `INSERT INTO tb_seckill_order
+		(order_no, user_id, product_id, product_name, price, quantity, status, create_time, update_time)
+		VALUES (?, ?, ?, ?, ?, ?, -1, ?, ?)`, e.OrderNo, e.UserID, e.ProductID, e.ProductName, e.Price, e.Quantity,
+		at, at); err != nil {
+		return fmt.Errorf("insert superseded order %s: %w", e.OrderNo, err)
+	}
+	for _, l := range []struct {
+		before, after int64
+		typ           int
+	}{{e.StockBefore, e.StockAfter, StockLogDeduct}, {e.StockAfter, e.StockBefore, StockLogRollback}} {
+		if _, err := a.exec(ctx, sqlInsertStockLog, e.OrderNo, e.ProductID, e.ProductName, e.Quantity, l.before,
+			l.after, l.typ, at); err != nil {
+			return fmt.Errorf("insert stock log of superseded order %s: %w", e.OrderNo, err)
+		}
 	}
 	return nil
 }

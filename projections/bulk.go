@@ -252,7 +252,10 @@ func (b *bulk) reserve(e events.SeckillReserved) error {
 	if _, ok := b.orders[e.OrderNo]; ok {
 		return errUnmodeled // inserting the order fails: Apply reports it
 	}
-	if b.marks[k] != "" {
+	if held := b.marks[k]; held != "" {
+		if supersedes(held, e.OrderNo) {
+			return errUnmodeled // Apply records it as superseded
+		}
 		return fmt.Errorf("reserve order %s: user %d already holds a live order for product %d: %w: %w",
 			e.OrderNo, e.UserID, e.ProductID, ErrConflict, ErrRejected)
 	}

@@ -366,3 +366,47 @@ func TestYoungConflictIsACancellationInFlight(t *testing.T) {
 	late.ReservedAt = projectionstest.Epoch
 	record(t, s, late, projections.Rejected)
 }
+
+// TestReservationSupersededByALaterOrder: a buyer cancels and buys again at once, and the events reach the
+// projection as new reservation, its payment, old reservation, old cancellation. The old reservation is
+// recorded as cancelled (a later order of the buyer proves it was), its cancellation is then a no-op, and
+// ApplyAll in one batch gives the same tables as Record one event at a time.
+func TestReservationSupersededByALaterOrder(t *testing.T) {
+	sale := projectionstest.NewSale(6, 1)
+	old := sale.Reserve(7)
+	cancel := sale.Cancel(old, events.ReasonUser)
+	again := sale.Reserve(7)
+	paid := sale.Pay(again)
+	arrival := []events.Event{sale.Listed, again, paid, old, cancel}
+
+	one := schematest.MySQL(t).DB
+	s := newStore(t, one)
+	for _, e := range arrival {
+		record(t, s, e, projections.Applied)
+	}
+	status := func(db *sql.DB, no string) int {
+		return count(t, db, `SELECT status FROM tb_seckill_order WHERE order_no = ?`, no)
+	}
+	if status(one, old.OrderNo) != -1 || status(one, again.OrderNo) != 1 {
+		t.Fatalf("old order %d, new order %d; want cancelled and paid", status(one, old.OrderNo), status(one, again.OrderNo))
+	}
+	if n := count(t, one, `SELECT COUNT(*) FROM tb_user_seckill WHERE user_id = 7 AND order_no = ?`, again.OrderNo); n != 1 {
+		t.Fatalf("the buyer's mark is not the new order")
+	}
+	projectionstest.RequireInvariants(t, one, 6)
+
+	all := schematest.MySQL(t).DB
+	tx, err := all.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range projections.NewApplier(tx).ApplyAll(context.Background(), arrival) {
+		if err != nil {
+			t.Fatalf("ApplyAll event %d: %v", i, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	projectionstest.RequireSameTables(t, one, all)
+}
