@@ -103,7 +103,8 @@ func TestEveryEventDeliveredTwiceChangesNothing(t *testing.T) {
 // TestMySQLDownForTwentySecondsLosesNothing stops MariaDB in the middle of a sale: buyers keep buying, and every
 // order appears once it is back.
 func TestMySQLDownForTwentySecondsLosesNothing(t *testing.T) {
-	a := startApp(t, nil)
+	// The retries must outlast the outage, as RocketMQ's 4h46m schedule does: 16 × 3s here.
+	a := startApp(t, map[string]string{"SECKILL_RETRY_SCHEDULE": strings.TrimSuffix(strings.Repeat("3s,", 16), ",")})
 	id := a.list(300)
 	first := a.buyers(100, id, 1)
 	services(t, "stop-mysql")
@@ -123,6 +124,9 @@ func TestMySQLDownForTwentySecondsLosesNothing(t *testing.T) {
 		t.Fatalf("%d reservations, want 300 (100 before, %d during, %d after the outage)", total, len(during), len(after))
 	}
 	a.drained(id, total, 120*time.Second)
+	if n := a.count(`SELECT COUNT(*) FROM tb_dlq`); n != 0 {
+		t.Fatalf("%d events parked in the DLQ during the outage", n)
+	}
 }
 
 // metric reads one series of the app's /metrics (0 when absent).
