@@ -34,10 +34,10 @@ run: services build
 	$(BIN) serve -seed
 
 # Every test, real services included: a missing service fails the test (SECKILL_REQUIRE_SERVICES=1).
-# -short runs the short form of the Watermill universal suite; test-pubsub-full runs it whole. -p 1: some tests
-# stop and start the shared broker or MariaDB, so packages take turns.
+# -short runs the short form of the Watermill universal suite (TestReconnect's broker restarts included);
+# test-pubsub-full runs it whole. -p 1: some tests stop and start the shared broker or MariaDB, so packages take turns.
 test: services
-	SECKILL_REQUIRE_SERVICES=1 $(GO) test -short -count=1 -p 1 -timeout 25m ./...
+	SECKILL_REQUIRE_SERVICES=1 SECKILL_TEST_BROKER_RESTARTS=1 $(GO) test -short -count=1 -p 1 -timeout 25m ./...
 
 # rocketmqpubsub is left out: rocketmq-client-go races in its own consumer shutdown (rmqClient.Shutdown vs. the
 # rebalance goroutine), which any test that closes a consumer trips.
@@ -45,7 +45,7 @@ test-race: services
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -short -count=1 -p 1 -timeout 40m $$($(GO) list ./... | grep -v /rocketmqpubsub)
 
 test-pubsub-full: services
-	SECKILL_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 45m -v -run . ./rocketmqpubsub/
+	SECKILL_REQUIRE_SERVICES=1 SECKILL_TEST_BROKER_RESTARTS=1 $(GO) test -count=1 -timeout 45m -v -run . ./rocketmqpubsub/
 
 vet:
 	$(GO) vet ./...

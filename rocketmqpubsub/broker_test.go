@@ -186,9 +186,6 @@ func (m *panickyMarshaler) Unmarshal(msg *primitive.MessageExt) (*message.Messag
 }
 
 func TestPanicDoesNotStallTheQueue(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for the broker's first retry (10 s with the default delay levels)")
-	}
 	t.Parallel()
 	ns := []string{schematest.Namesrv(t)}
 	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, nil)
