@@ -24,16 +24,18 @@ func Example() {
 	}
 	defer sub.Close()
 
-	msgs, err := sub.Subscribe(context.Background(), "example-topic")
+	topic := "example-" + watermill.NewShortUUID() // a new topic: its consumer group starts at the first offset
+	msgs, err := sub.Subscribe(context.Background(), topic)
 	if err != nil {
 		panic(err)
 	}
 	event := message.NewMessage(watermill.NewUUID(), []byte(`{"orderNo":"42"}`))
 	event.Metadata.Set("name", "SeckillReserved")
-	if err := pub.Publish("example-topic", event); err != nil {
+	if err := pub.Publish(topic, event); err != nil {
 		panic(err)
 	}
 	msg := <-msgs
 	fmt.Println(string(msg.Payload))
 	msg.Ack()
+	// Output: {"orderNo":"42"}
 }
