@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -24,5 +25,44 @@ func TestThrottleCapsTheRateButAdmitsBursts(t *testing.T) {
 	// 100 pass at once (the burst), the other 200 at 1000/s: about 200ms, never much less.
 	if took := time.Since(start); took < 180*time.Millisecond {
 		t.Fatalf("300 messages passed a 1000/s throttle in %s", took)
+	}
+}
+
+// The burst half: a tenth of a second's worth of messages passes at once, without waiting for the rate.
+func TestThrottleAdmitsATenthOfASecondAtOnce(t *testing.T) {
+	th := newThrottle(1000)
+	if b := th.limiter.Burst(); b != 100 {
+		t.Fatalf("burst %d, want 100 (a tenth of a second at 1000/s)", b)
+	}
+	h := th.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })
+	start := time.Now()
+	for i := range 100 {
+		if _, err := h(message.NewMessage("id", nil)); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	// At the steady rate alone these 100 would take 100ms; the burst lets them through in microseconds.
+	if took := time.Since(start); took >= 80*time.Millisecond {
+		t.Fatalf("the burst of 100 took %s, as if it waited for the rate", took)
+	}
+}
+
+// A message whose context ends while it waits for its turn is nacked, and its handler never runs.
+func TestThrottleNacksAMessageWhoseContextEnds(t *testing.T) {
+	th := newThrottle(10) // burst of 1
+	ran := 0
+	h := th.Middleware(func(*message.Message) ([]*message.Message, error) { ran++; return nil, nil })
+	if _, err := h(message.NewMessage("first", nil)); err != nil {
+		t.Fatal(err)
+	}
+	msg := message.NewMessage("second", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	msg.SetContext(ctx)
+	if _, err := h(msg); err == nil {
+		t.Fatal("a message whose context ended passed the throttle")
+	}
+	if ran != 1 {
+		t.Fatalf("handler ran %d times, want 1", ran)
 	}
 }
