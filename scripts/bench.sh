@@ -5,7 +5,10 @@
 #   2. the ceiling of Redis running the reservation script alone (redis-benchmark EVALSHA of schema/redis/reserve.lua);
 #   3. `seckill bench` against the real stack (seckill serve + Redis + RocketMQ + MariaDB), then again open loop
 #      at half of its saturation rate, for the p99 there: half of the whole run's rate (3b), and half of the
-#      rate while stock lasted (3c: the reservation phase, where every answer costs a Redis script).
+#      rate while stock lasted (3c: the reservation phase, where every answer costs a Redis script);
+#   4. the cost of buyer token verification: the closed loop of (3) again against a server in trusted mode
+#      (SECKILL_BUYER_AUTH=trusted, no verification) and once more in jwt mode, so the two modes alternate
+#      jwt, trusted, jwt; the bench sends the same minted tokens to both.
 # Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_BUYERS (60000), BENCH_STOCK (20000).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +21,7 @@ STOCK=${BENCH_STOCK:-20000}
 BARE_PORT=18081
 APP_PORT=18080
 TOKEN=bench-admin-token
+export SECKILL_BUYER_JWT_SECRET=bench-buyer-jwt-secret-of-32-bytes-or-more
 
 go build -o bin/seckill ./cmd/seckill
 go build -o .cache/bin/bareserver ./tools/bareserver
@@ -45,19 +49,33 @@ reserved=$(redis-cli -p 6379 HLEN "$K:buyers")
 redis-cli -p 6379 DEL "$K:stock" "$K:info" "$K:buyers" "$K:orders" "$K:seq" "$K:outbox" >/dev/null
 echo "   ($reserved of $BUYERS script runs reserved; the rest were random-id repeats)" >&2
 
-echo "== 3/3 seckill bench against the real stack" >&2
-SECKILL_HTTP_ADDR=127.0.0.1:$APP_PORT SECKILL_ADMIN_TOKEN=$TOKEN SECKILL_RATE_PER_USER=0 \
-  SECKILL_LOG_LEVEL=warn bin/seckill serve >"$RUN/serve.log" 2>&1 & pids+=($!)
-for _ in $(seq 150); do curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-if ! kill -0 "${pids[0]}" 2>/dev/null || ! curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null; then
-  tail -20 "$RUN/serve.log" >&2; echo "seckill serve did not get ready on port $APP_PORT" >&2; exit 1
-fi
+# start_serve MODE: seckill serve with SECKILL_BUYER_AUTH=MODE (jwt or trusted), ready on APP_PORT.
+start_serve() {
+  SECKILL_BUYER_AUTH=$1 SECKILL_HTTP_ADDR=127.0.0.1:$APP_PORT SECKILL_ADMIN_TOKEN=$TOKEN SECKILL_RATE_PER_USER=0 \
+    SECKILL_LOG_LEVEL=warn bin/seckill serve >"$RUN/serve-$1.log" 2>&1 & pids=($!)
+  for _ in $(seq 150); do curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+  if ! kill -0 "${pids[0]}" 2>/dev/null || ! curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null; then
+    tail -20 "$RUN/serve-$1.log" >&2; echo "seckill serve ($1) did not get ready on port $APP_PORT" >&2; exit 1
+  fi
+}
+stop_serve() { cleanup; pids=(); }
+
+echo "== 3/4 seckill bench against the real stack (buyer tokens verified: SECKILL_BUYER_AUTH=jwt)" >&2
+start_serve jwt
 export SECKILL_ADMIN_TOKEN=$TOKEN
 bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale.json"
 half=$(python3 -c "import json;print(int(json.load(open('$RUN/sale.json'))['rps']/2))")
 bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -rate "$half" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-half.json"
 halfsale=$(python3 -c "import json;print(int(json.load(open('$RUN/sale.json'))['saleRps']/2))")
 bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -rate "$halfsale" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-halfsale.json"
+stop_serve
+
+echo "== 4/4 the same closed loop without token verification (trusted), then with it again (jwt)" >&2
+start_serve trusted
+bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-trusted.json"
+stop_serve
+start_serve jwt
+bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-jwt2.json"
 
 python3 - "$RUN" "$C" <<'PY'
 import csv, json, sys, os
@@ -66,6 +84,8 @@ bare = json.load(open(os.path.join(run, "bare.json")))
 sale = json.load(open(os.path.join(run, "sale.json")))
 half = json.load(open(os.path.join(run, "sale-half.json")))
 halfsale = json.load(open(os.path.join(run, "sale-halfsale.json")))
+trusted = json.load(open(os.path.join(run, "sale-trusted.json")))
+jwt2 = json.load(open(os.path.join(run, "sale-jwt2.json")))
 rows = list(csv.reader(open(os.path.join(run, "redis.csv"))))
 redis_rps = float(rows[1][1])
 def lat(r): return "p50 %.2f  p99 %.2f  p99.9 %.2f" % (r["latencyMs"]["p50"], r["latencyMs"]["p99"], r["latencyMs"]["p999"])
@@ -76,11 +96,19 @@ print("%-44s %12.0f   %s" % ("2 redis EVALSHA reserve.lua (50 clients)", redis_r
 print("%-44s %12.0f   %s" % ("3 seckill bench, closed loop (%s conns)" % conns, sale["rps"], lat(sale)))
 print("%-44s %12.0f   %s" % ("3b seckill bench, open loop at %.0f/s" % half["rate"], half["rps"], lat(half)))
 print("%-44s %12.0f   %s" % ("3c same, at half the sale-phase rate (%.0f/s)" % halfsale["rate"], halfsale["rps"], lat(halfsale)))
+print("%-44s %12.0f   %s" % ("4a closed loop, trusted (no verification)", trusted["rps"], lat(trusted)))
+print("%-44s %12.0f   %s" % ("4b closed loop, jwt again", jwt2["rps"], lat(jwt2)))
 print()
 print("seckill / bare net/http ceiling   %5.1f %%" % (100 * sale["rps"] / bare["rps"]))
 print("seckill / redis script ceiling    %5.1f %%" % (100 * sale["rps"] / redis_rps))
+jwt_rps = (sale["rps"] + jwt2["rps"]) / 2
+jwt_sale = (sale.get("saleRps", 0) + jwt2.get("saleRps", 0)) / 2
+print("token verification cost       %5.1f %% of the buy path's throughput (jwt %.0f = mean of 3 and 4b, trusted %.0f req/s);"
+      " while stock lasted %.1f %% (jwt %.0f, trusted %.0f req/s)" % (100 * (1 - jwt_rps / trusted["rps"]), jwt_rps,
+      trusted["rps"], 100 * (1 - jwt_sale / trusted["saleRps"]) if trusted.get("saleRps") else 0, jwt_sale,
+      trusted.get("saleRps", 0)))
 print("answers  %s; sold out after %.2fs at %.0f req/s" % (sale["codes"], sale.get("soldOutAfterSeconds", 0), sale.get("saleRps", 0)))
 verdict = lambda r: "PASS" if r["invariantsOk"] else "FAIL " + "; ".join(r["invariantFailures"])
-print("drained into MySQL after %.2fs; invariants %s / %s / %s" % (sale.get("drainedAfterSeconds", 0),
-      verdict(sale), verdict(half), verdict(halfsale)))
+print("drained into MySQL after %.2fs; invariants %s / %s / %s / %s / %s" % (sale.get("drainedAfterSeconds", 0),
+      verdict(sale), verdict(half), verdict(halfsale), verdict(trusted), verdict(jwt2)))
 PY
