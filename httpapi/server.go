@@ -83,15 +83,13 @@ type Check struct {
 	Ping func(ctx context.Context) error
 }
 
-// Deps are the server's collaborators. All are required.
+// Deps are the server's collaborators. All are required unless said otherwise.
 type Deps struct {
-	Redis  redis.UniversalClient
-	DB     *sql.DB
-	Store  Recorder
-	Outbox Deliverer
-	Checks []Check
-	// Buyers verifies buyer tokens; required unless Config.TrustedBuyers.
-	Buyers     BuyerVerifier
+	Redis      redis.UniversalClient
+	DB         *sql.DB
+	Store      Recorder
+	Outbox     Deliverer
+	Checks     []Check
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
 	Logger     *slog.Logger
@@ -99,6 +97,8 @@ type Deps struct {
 	Now func() time.Time
 	// NewID returns a new event id; nil means a random UUID.
 	NewID func() string
+	// Buyers verifies buyer tokens; required unless Config.TrustedBuyers.
+	Buyers BuyerVerifier
 }
 
 // Server answers the HTTP API.
