@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -65,4 +69,34 @@ func TestBuyerIdentityThroughServe(t *testing.T) {
 			t.Fatalf("buyer 7 cancels: %d %s", r.Status, r.Message)
 		}
 	})
+}
+
+// TestBenchMintsItsBuyersTokens: `seckill bench` against a jwt-mode server signs one token per buyer with
+// SECKILL_BUYER_JWT_SECRET, so no answer is 401 and the sale passes its invariant check; with a wrong secret every
+// buy is 401 and nothing is sold.
+func TestBenchMintsItsBuyersTokens(t *testing.T) {
+	a := startApp(t, nil)
+	bench := func(env map[string]string) BenchReport {
+		t.Helper()
+		var out bytes.Buffer
+		args := []string{"bench", "-json", "-url", a.base, "-buyers", "60", "-stock", "20", "-c", "4", "-drain-timeout", "30s"}
+		if err := run(context.Background(), args, envOf(env), &out, io.Discard); err != nil && !strings.Contains(err.Error(), "invariant") {
+			t.Fatalf("bench: %v", err)
+		}
+		var rep BenchReport
+		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+			t.Fatalf("bench report %q: %v", out.String(), err)
+		}
+		return rep
+	}
+	rep := bench(a.env)
+	if rep.Codes[http.StatusUnauthorized] != 0 || rep.Codes[http.StatusOK] != 20 || !rep.InvariantsOK {
+		t.Fatalf("bench with the server's secret: answers %v, invariants %v %v", rep.Codes, rep.InvariantsOK, rep.Invariants)
+	}
+	wrong := maps.Clone(a.env)
+	wrong["SECKILL_BUYER_JWT_SECRET"] = "not-the-servers-secret-but-32-bytes"
+	rep = bench(wrong)
+	if rep.Codes[http.StatusUnauthorized] != rep.Requests || rep.Codes[http.StatusOK] != 0 {
+		t.Fatalf("bench with another secret: answers %v, want every one 401", rep.Codes)
+	}
 }
