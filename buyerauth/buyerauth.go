@@ -53,7 +53,7 @@ type Config struct {
 
 // Verifier checks buyer tokens. It is safe for concurrent use and keeps no state between calls.
 type Verifier struct {
-	secret    []byte
+	secret    any // []byte, boxed once rather than on every key lookup
 	publicKey crypto.PublicKey
 	publicAlg string
 	parser    *jwt.Parser
@@ -164,7 +164,7 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 // parseSubject reads a positive decimal user id written canonically: digits only, no sign, no leading zero.
 func parseSubject(sub string) (int64, error) {
 	id, err := strconv.ParseInt(sub, 10, 64)
-	if err != nil || id < 1 || strconv.FormatInt(id, 10) != sub {
+	if err != nil || id < 1 || sub[0] < '1' || sub[0] > '9' {
 		return 0, fmt.Errorf("%w: %q", ErrBadSubject, sub)
 	}
 	return id, nil

@@ -65,7 +65,7 @@ func (p projecting) Deliver(ctx context.Context, productID int64, streamID strin
 
 // stack is a Server over the real Redis, MySQL and RocketMQ, publishing to a test-private topic.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	handler http.Handler
 	srv     *httpapi.Server
 	rdb     *redis.Client
@@ -78,7 +78,7 @@ type stack struct {
 
 type stackOption func(*httpapi.Config, *httpapi.Deps)
 
-func newStack(t *testing.T, opts ...stackOption) *stack {
+func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
 	s := &stack{t: t, rdb: schematest.Redis(t), db: schematest.MySQL(t), namesrv: schematest.Namesrv(t),
 		topic: schematest.Topic("httpapi")}
