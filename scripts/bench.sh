@@ -7,9 +7,10 @@
 #      at half of its saturation rate, for the p99 there: half of the whole run's rate (3b), and half of the
 #      rate while stock lasted (3c: the reservation phase, where every answer costs a Redis script);
 #   4. the cost of buyer token verification: the closed loop of (3) again against a server in trusted mode
-#      (SECKILL_BUYER_AUTH=trusted, no verification) and once more in jwt mode, so the two modes alternate
-#      jwt, trusted, jwt; the bench sends the same minted tokens to both.
-# Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_BUYERS (60000), BENCH_STOCK (20000).
+#      (SECKILL_BUYER_AUTH=trusted, no verification) and in jwt mode, BENCH_AUTH_ROUNDS times, so the modes
+#      alternate jwt (3), trusted, jwt, trusted, jwt; the bench sends the same minted tokens to both.
+# Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_BUYERS (60000), BENCH_STOCK (20000),
+# BENCH_AUTH_ROUNDS (2).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -18,6 +19,7 @@ mkdir -p "$RUN"
 C=${BENCH_CONNS:-64}
 BUYERS=${BENCH_BUYERS:-60000}
 STOCK=${BENCH_STOCK:-20000}
+ROUNDS=${BENCH_AUTH_ROUNDS:-2}
 BARE_PORT=18081
 APP_PORT=18080
 TOKEN=bench-admin-token
@@ -29,13 +31,13 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-echo "== 1/3 bare net/http ceiling ($C connections)" >&2
+echo "== 1/4 bare net/http ceiling ($C connections)" >&2
 .cache/bin/bareserver -addr 127.0.0.1:$BARE_PORT & pids+=($!)
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$BARE_PORT) 2>/dev/null && break; sleep 0.1; done
 bin/seckill bench -bare -json -c "$C" -n "$BUYERS" -url "http://127.0.0.1:$BARE_PORT/seckill/kill" >"$RUN/bare.json"
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
 
-echo "== 2/3 redis EVALSHA reserve.lua ceiling (redis-benchmark, 50 clients)" >&2
+echo "== 2/4 redis EVALSHA reserve.lua ceiling (redis-benchmark, 50 clients)" >&2
 PID=999000001
 K="seckill:{$PID}"
 redis-cli -p 6379 DEL "$K:stock" "$K:info" "$K:buyers" "$K:orders" "$K:seq" "$K:outbox" >/dev/null
@@ -70,22 +72,25 @@ halfsale=$(python3 -c "import json;print(int(json.load(open('$RUN/sale.json'))['
 bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -rate "$halfsale" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-halfsale.json"
 stop_serve
 
-echo "== 4/4 the same closed loop without token verification (trusted), then with it again (jwt)" >&2
-start_serve trusted
-bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-trusted.json"
-stop_serve
-start_serve jwt
-bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-jwt2.json"
+echo "== 4/4 the same closed loop without token verification (trusted) and with it (jwt), $ROUNDS rounds" >&2
+rm -f "$RUN"/auth-*.json
+for round in $(seq "$ROUNDS"); do
+  for mode in trusted jwt; do
+    start_serve "$mode"
+    bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/auth-$mode-$round.json"
+    stop_serve
+  done
+done
 
 python3 - "$RUN" "$C" <<'PY'
-import csv, json, sys, os
+import csv, glob, json, sys, os
 run, conns = sys.argv[1], sys.argv[2]
 bare = json.load(open(os.path.join(run, "bare.json")))
 sale = json.load(open(os.path.join(run, "sale.json")))
 half = json.load(open(os.path.join(run, "sale-half.json")))
 halfsale = json.load(open(os.path.join(run, "sale-halfsale.json")))
-trusted = json.load(open(os.path.join(run, "sale-trusted.json")))
-jwt2 = json.load(open(os.path.join(run, "sale-jwt2.json")))
+auth = {m: [json.load(open(f)) for f in sorted(glob.glob(os.path.join(run, "auth-%s-*.json" % m)))] for m in ("trusted", "jwt")}
+auth["jwt"].insert(0, sale)
 rows = list(csv.reader(open(os.path.join(run, "redis.csv"))))
 redis_rps = float(rows[1][1])
 def lat(r): return "p50 %.2f  p99 %.2f  p99.9 %.2f" % (r["latencyMs"]["p50"], r["latencyMs"]["p99"], r["latencyMs"]["p999"])
@@ -96,19 +101,20 @@ print("%-44s %12.0f   %s" % ("2 redis EVALSHA reserve.lua (50 clients)", redis_r
 print("%-44s %12.0f   %s" % ("3 seckill bench, closed loop (%s conns)" % conns, sale["rps"], lat(sale)))
 print("%-44s %12.0f   %s" % ("3b seckill bench, open loop at %.0f/s" % half["rate"], half["rps"], lat(half)))
 print("%-44s %12.0f   %s" % ("3c same, at half the sale-phase rate (%.0f/s)" % halfsale["rate"], halfsale["rps"], lat(halfsale)))
-print("%-44s %12.0f   %s" % ("4a closed loop, trusted (no verification)", trusted["rps"], lat(trusted)))
-print("%-44s %12.0f   %s" % ("4b closed loop, jwt again", jwt2["rps"], lat(jwt2)))
+for mode, runs in auth.items():
+    for i, r in enumerate(runs):
+        label = "4 closed loop, %s %s" % (mode, "(run 3)" if mode == "jwt" and i == 0 else "#%d" % (i if mode == "jwt" else i + 1))
+        print("%-44s %12.0f   %s   sale phase %.0f/s" % (label, r["rps"], lat(r), r.get("saleRps", 0)))
 print()
 print("seckill / bare net/http ceiling   %5.1f %%" % (100 * sale["rps"] / bare["rps"]))
 print("seckill / redis script ceiling    %5.1f %%" % (100 * sale["rps"] / redis_rps))
-jwt_rps = (sale["rps"] + jwt2["rps"]) / 2
-jwt_sale = (sale.get("saleRps", 0) + jwt2.get("saleRps", 0)) / 2
-print("token verification cost       %5.1f %% of the buy path's throughput (jwt %.0f = mean of 3 and 4b, trusted %.0f req/s);"
-      " while stock lasted %.1f %% (jwt %.0f, trusted %.0f req/s)" % (100 * (1 - jwt_rps / trusted["rps"]), jwt_rps,
-      trusted["rps"], 100 * (1 - jwt_sale / trusted["saleRps"]) if trusted.get("saleRps") else 0, jwt_sale,
-      trusted.get("saleRps", 0)))
+mean = lambda runs, k: sum(r.get(k, 0) for r in runs) / len(runs)
+for k, what in (("rps", "the whole run"), ("saleRps", "while stock lasted")):
+    j, t = mean(auth["jwt"], k), mean(auth["trusted"], k)
+    print("token verification cost, %-19s %5.1f %%  (jwt %.0f req/s, mean of %d runs; trusted %.0f req/s, mean of %d)"
+          % (what, 100 * (1 - j / t) if t else 0, j, len(auth["jwt"]), t, len(auth["trusted"])))
 print("answers  %s; sold out after %.2fs at %.0f req/s" % (sale["codes"], sale.get("soldOutAfterSeconds", 0), sale.get("saleRps", 0)))
 verdict = lambda r: "PASS" if r["invariantsOk"] else "FAIL " + "; ".join(r["invariantFailures"])
-print("drained into MySQL after %.2fs; invariants %s / %s / %s / %s / %s" % (sale.get("drainedAfterSeconds", 0),
-      verdict(sale), verdict(half), verdict(halfsale), verdict(trusted), verdict(jwt2)))
+print("drained into MySQL after %.2fs; invariants %s" % (sale.get("drainedAfterSeconds", 0),
+      " / ".join(verdict(r) for r in [sale, half, halfsale] + auth["trusted"] + auth["jwt"][1:])))
 PY
