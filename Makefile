@@ -5,6 +5,9 @@ GO ?= go
 BIN := bin/seckill
 DEV_ADMIN_TOKEN ?= dev-admin-token
 export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
+# Development only: buyer tokens of `make run` are signed with it (`bin/seckill token -user N` mints one).
+DEV_BUYER_JWT_SECRET ?= dev-buyer-jwt-secret-not-for-production
+export SECKILL_BUYER_JWT_SECRET ?= $(DEV_BUYER_JWT_SECRET)
 
 .PHONY: all build run services services-down services-status restart-broker test test-race test-pubsub-full bench vet fmt clean
 
@@ -28,8 +31,10 @@ restart-broker:
 run: services build
 	@$(BIN) migrate
 	@echo "admin token (development): $(SECKILL_ADMIN_TOKEN)"
-	@echo "buy one:    curl -s -XPOST localhost:8080/seckill/kill -d '{\"userId\":1002,\"productId\":1,\"quantity\":1}'"
-	@echo "result:     curl -s 'localhost:8080/seckill/result?userId=1002&productId=1'"
+	@tok=$$($(BIN) token -user 1002 -ttl 24h) && \
+	echo "buyer token of user 1002 (development, 24h; bin/seckill token -user N mints others): $$tok" && \
+	echo "buy one:    curl -s -XPOST -H 'Authorization: Bearer $$tok' localhost:8080/seckill/kill -d '{\"productId\":1,\"quantity\":1}'" && \
+	echo "result:     curl -s -H 'Authorization: Bearer $$tok' 'localhost:8080/seckill/result?productId=1'"
 	@echo "audit:      curl -s -H 'Authorization: Bearer $(SECKILL_ADMIN_TOKEN)' localhost:8080/admin/products/1/audit"
 	$(BIN) serve -seed
 

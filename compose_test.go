@@ -370,6 +370,12 @@ func TestComposeSeckillEnvironment(t *testing.T) {
 		t.Errorf("SECKILL_ADMIN_TOKEN=%q, want make run's development token %q", env["SECKILL_ADMIN_TOKEN"], devToken[1])
 	}
 
+	devSecret := regexp.MustCompile(`(?m)^DEV_BUYER_JWT_SECRET \?= (\S+)$`).FindStringSubmatch(readFile(t, "Makefile"))
+	if devSecret == nil || env["SECKILL_BUYER_JWT_SECRET"] != devSecret[1] {
+		t.Errorf("SECKILL_BUYER_JWT_SECRET=%q, want make run's development secret %v (serve refuses jwt mode without one)",
+			env["SECKILL_BUYER_JWT_SECRET"], devSecret)
+	}
+
 	if cmd := words(app.Command); len(cmd) == 0 || cmd[0] != "serve" || !slices.Contains(cmd, "-seed") {
 		t.Errorf("seckill command %q, want serve -seed as make run", cmd)
 	}

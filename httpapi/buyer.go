@@ -39,7 +39,7 @@ func (s *Server) reserve(r *http.Request) (*killResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	userID, err := positiveInt(fields, "userId")
+	userID, err := bodyBuyer(r, fields)
 	if err != nil {
 		return nil, err
 	}
@@ -125,15 +125,15 @@ type resultView struct {
 	OrderNo *string `json:"orderNo"`
 }
 
-// result answers GET /seckill/result?userId=&productId=: NONE, PENDING (reserved, not yet in MySQL), CREATED,
-// PAID or CANCELLED.
+// result answers GET /seckill/result?productId= for the request's buyer: NONE, PENDING (reserved, not yet in
+// MySQL), CREATED, PAID or CANCELLED.
 func (s *Server) result(w http.ResponseWriter, r *http.Request) {
 	data, err := s.lookupResult(r)
 	s.respond(w, r, data, err)
 }
 
 func (s *Server) lookupResult(r *http.Request) (*resultView, error) {
-	userID, err := queryPositive(r, "userId")
+	userID, err := buyerOf(r)
 	if err != nil {
 		return nil, err
 	}
@@ -194,12 +194,18 @@ type orderView struct {
 	CreateTime  time.Time    `json:"createTime"`
 }
 
-// order answers GET /seckill/orders/{orderNo} from MySQL: 404 while the order is not (yet) projected.
+// order answers GET /seckill/orders/{orderNo} from MySQL: 404 while the order is not (yet) projected, and for an
+// order of another buyer, which answers exactly like one that does not exist.
 func (s *Server) order(w http.ResponseWriter, r *http.Request) {
 	orderNo := mux.Vars(r)["orderNo"]
+	buyer, err := buyerOf(r)
+	if err != nil {
+		s.respond(w, r, nil, err)
+		return
+	}
 	var o orderView
-	err := s.deps.DB.QueryRowContext(r.Context(), `SELECT order_no, user_id, product_id, product_name, price, quantity,
-		status, create_time FROM tb_seckill_order WHERE order_no = ?`, orderNo).
+	err = s.deps.DB.QueryRowContext(r.Context(), `SELECT order_no, user_id, product_id, product_name, price, quantity,
+		status, create_time FROM tb_seckill_order WHERE order_no = ? AND user_id = ?`, orderNo, buyer).
 		Scan(&o.OrderNo, &o.UserID, &o.ProductID, &o.ProductName, &o.Price, &o.Quantity, &o.Status, &o.CreateTime)
 	if errors.Is(err, sql.ErrNoRows) {
 		s.respond(w, r, nil, fail(http.StatusNotFound, "order %s not found (yet)", orderNo))
@@ -229,10 +235,25 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	s.respond(w, r, data, err)
 }
 
+// settle pays or cancels an order of the request's buyer. The order's buyer is read from Redis before the settle
+// script runs; it never changes once reserved, so the check cannot go stale. An order of another buyer answers
+// exactly like one that does not exist.
 func (s *Server) settle(r *http.Request, target int, reason string) (*settleView, error) {
 	orderNo := mux.Vars(r)["orderNo"]
+	buyer, err := buyerOf(r)
+	if err != nil {
+		return nil, err
+	}
 	productID, ok := productOfOrder(orderNo)
 	if !ok {
+		return nil, fail(http.StatusNotFound, "order %s not found", orderNo)
+	}
+	owner, err := schema.OrderBuyer(r.Context(), s.deps.Redis, productID, orderNo)
+	if err != nil {
+		s.deps.Logger.Warn("settle failed, nothing changed", "order_no", orderNo, "err", err)
+		return nil, fail(http.StatusServiceUnavailable, "redis unavailable: nothing changed, try again")
+	}
+	if owner != buyer {
 		return nil, fail(http.StatusNotFound, "order %s not found", orderNo)
 	}
 	now := s.deps.Now()

@@ -19,11 +19,11 @@ func (s *Server) routes() http.Handler {
 	handle := func(method, path, route string, h http.HandlerFunc) {
 		r.Handle(path, s.instrument(route, h)).Methods(method)
 	}
-	handle(http.MethodPost, "/seckill/kill", "kill", s.kill)
-	handle(http.MethodGet, "/seckill/result", "result", s.result)
-	handle(http.MethodGet, "/seckill/orders/{orderNo}", "order", s.order)
-	handle(http.MethodPost, "/seckill/orders/{orderNo}/pay", "pay", s.pay)
-	handle(http.MethodPost, "/seckill/orders/{orderNo}/cancel", "cancel", s.cancel)
+	handle(http.MethodPost, "/seckill/kill", "kill", s.buyer(s.kill))
+	handle(http.MethodGet, "/seckill/result", "result", s.buyer(s.result))
+	handle(http.MethodGet, "/seckill/orders/{orderNo}", "order", s.buyer(s.order))
+	handle(http.MethodPost, "/seckill/orders/{orderNo}/pay", "pay", s.buyer(s.pay))
+	handle(http.MethodPost, "/seckill/orders/{orderNo}/cancel", "cancel", s.buyer(s.cancel))
 	handle(http.MethodGet, "/seckill/products/{id}", "product", s.product)
 	handle(http.MethodPost, "/admin/products", "admin_list_product", s.admin(s.listProduct))
 	handle(http.MethodGet, "/admin/products/{id}/audit", "admin_audit", s.admin(s.audit))

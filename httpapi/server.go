@@ -25,6 +25,10 @@ import (
 type Config struct {
 	// AdminToken is the bearer token of the admin endpoints. Empty: admin endpoints answer 401.
 	AdminToken string
+	// TrustedBuyers takes the buyer from the request, for deployments whose gateway authenticates buyers: the body
+	// userId of kill, the userId query parameter of result, orders/{no}, pay and cancel. False (the default): the
+	// buyer is the sub of the bearer token Deps.Buyers verifies.
+	TrustedBuyers bool
 	// MaxPerUser is the largest quantity one buyer may reserve (and hold) per product. Defaults to 1.
 	MaxPerUser int64
 	// RatePerUser is how many buy requests per second one buyer may send (token bucket). Defaults to 5; negative
@@ -79,7 +83,7 @@ type Check struct {
 	Ping func(ctx context.Context) error
 }
 
-// Deps are the server's collaborators. All are required.
+// Deps are the server's collaborators. All are required unless said otherwise.
 type Deps struct {
 	Redis      redis.UniversalClient
 	DB         *sql.DB
@@ -93,6 +97,8 @@ type Deps struct {
 	Now func() time.Time
 	// NewID returns a new event id; nil means a random UUID.
 	NewID func() string
+	// Buyers verifies buyer tokens; required unless Config.TrustedBuyers.
+	Buyers BuyerVerifier
 }
 
 // Server answers the HTTP API.
@@ -116,6 +122,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Redis == nil || deps.DB == nil || deps.Store == nil || deps.Outbox == nil || deps.Registerer == nil ||
 		deps.Gatherer == nil || deps.Logger == nil {
 		return nil, errors.New("httpapi: redis, db, store, outbox, registerer, gatherer and logger are required")
+	}
+	if deps.Buyers == nil && !cfg.TrustedBuyers {
+		return nil, errors.New("httpapi: a buyer token verifier is required unless buyers are trusted")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

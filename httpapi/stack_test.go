@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/buyerauth"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/httpapi"
 	"github.com/seckill/seckill/outbox"
@@ -28,9 +29,43 @@ import (
 
 const adminToken = "test-admin-token"
 
+// buyerSecret signs the buyer tokens of every stack, so a token of one stack opens another.
+var buyerSecret = []byte("httpapi-test-buyer-secret-32-bytes-long")
+
+// token mints a buyer token valid for an hour.
+func token(t testing.TB, userID int64) string {
+	t.Helper()
+	tok, err := buyerauth.Mint(buyerSecret, userID, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// trusted runs a stack in trusted mode: the request names the buyer.
+func trusted(c *httpapi.Config, d *httpapi.Deps) { c.TrustedBuyers, d.Buyers = true, nil }
+
+// projectNow records every event in MySQL as the outbox delivers it, so orders are readable at once without
+// consumers.
+func projectNow(_ *httpapi.Config, d *httpapi.Deps) {
+	d.Outbox = projecting{store: d.Store, next: d.Outbox}
+}
+
+type projecting struct {
+	store httpapi.Recorder
+	next  httpapi.Deliverer
+}
+
+func (p projecting) Deliver(ctx context.Context, productID int64, streamID string, e events.Event) bool {
+	if _, err := p.store.Record(ctx, e); err != nil {
+		panic(fmt.Sprintf("project %T: %v", e, err))
+	}
+	return p.next.Deliver(ctx, productID, streamID, e)
+}
+
 // stack is a Server over the real Redis, MySQL and RocketMQ, publishing to a test-private topic.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	handler http.Handler
 	srv     *httpapi.Server
 	rdb     *redis.Client
@@ -43,7 +78,7 @@ type stack struct {
 
 type stackOption func(*httpapi.Config, *httpapi.Deps)
 
-func newStack(t *testing.T, opts ...stackOption) *stack {
+func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
 	s := &stack{t: t, rdb: schematest.Redis(t), db: schematest.MySQL(t), namesrv: schematest.Namesrv(t),
 		topic: schematest.Topic("httpapi")}
@@ -70,8 +105,13 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	buyers, err := buyerauth.NewVerifier(buyerauth.Config{Secret: buyerSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := httpapi.Config{AdminToken: adminToken, RatePerUser: -1}
-	deps := httpapi.Deps{Redis: s.rdb, DB: s.db.DB, Store: store, Outbox: s.outbox, Registerer: reg, Gatherer: reg, Logger: log}
+	deps := httpapi.Deps{Redis: s.rdb, DB: s.db.DB, Store: store, Outbox: s.outbox, Registerer: reg, Gatherer: reg,
+		Logger: log, Buyers: buyers}
 	for _, o := range opts {
 		o(&cfg, &deps)
 	}
@@ -86,6 +126,7 @@ func newStack(t *testing.T, opts ...stackOption) *stack {
 // reply is a decoded envelope.
 type reply struct {
 	Status  int
+	Header  http.Header     `json:"-"`
 	Code    int             `json:"code"`
 	Message string          `json:"message"`
 	Data    json.RawMessage `json:"data"`
@@ -101,7 +142,7 @@ func (s *stack) do(method, path, body string, header ...string) reply {
 	rec := httptest.NewRecorder()
 	s.handler.ServeHTTP(rec, req)
 	var r reply
-	r.Status = rec.Code
+	r.Status, r.Header = rec.Code, rec.Header()
 	// Errorf, not Fatalf: do runs on many goroutines at once.
 	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
 		s.t.Errorf("%s %s: body is not the envelope: %q", method, path, rec.Body.String())
@@ -127,8 +168,14 @@ func (s *stack) list(stock int64) int64 {
 	return id
 }
 
+// as sends one request as the buyer: with the buyer's token, or in a trusted stack with nothing added.
+func (s *stack) as(userID int64, method, path, body string) reply {
+	return s.do(method, path, body, "Authorization", "Bearer "+token(s.t, userID))
+}
+
+// kill reserves one unit as the buyer, naming the buyer in the body too (the seed's request).
 func (s *stack) kill(userID, productID int64) reply {
-	return s.do("POST", "/seckill/kill", fmt.Sprintf(`{"userId":%d,"productId":%d,"quantity":1}`, userID, productID))
+	return s.as(userID, "POST", "/seckill/kill", fmt.Sprintf(`{"userId":%d,"productId":%d,"quantity":1}`, userID, productID))
 }
 
 func (s *stack) redisStock(productID int64) int64 {

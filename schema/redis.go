@@ -266,3 +266,24 @@ func RestoreOrders(ctx context.Context, rdb redis.Cmdable, productID int64, orde
 	}
 	return nil
 }
+
+// OrderBuyer returns the buyer of an order as Redis records it (the orders hash), or 0 when Redis knows no such
+// order. An order's buyer never changes once reserved.
+func OrderBuyer(ctx context.Context, rdb redis.Cmdable, productID int64, orderNo string) (int64, error) {
+	rec, err := rdb.HGet(ctx, KeysFor(productID).Orders, orderNo).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read order %s: %w", orderNo, err)
+	}
+	parts := strings.Split(rec, "|")
+	if len(parts) != 3 {
+		return 0, fmt.Errorf("order %s: bad record %q", orderNo, rec)
+	}
+	user, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("order %s: bad record %q", orderNo, rec)
+	}
+	return user, nil
+}

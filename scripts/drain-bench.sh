@@ -15,6 +15,7 @@ DB=seckill_drain_$suffix
 mysql -h127.0.0.1 -useckill -pseckill -e "CREATE DATABASE $DB"
 export SECKILL_MYSQL_DSN="seckill:seckill@tcp(127.0.0.1:3306)/$DB?parseTime=true"
 export SECKILL_TOPIC=drain-$suffix SECKILL_CONSUMER_GROUP=drain-$suffix SECKILL_ADMIN_TOKEN=drain-token
+export SECKILL_BUYER_JWT_SECRET=drain-buyer-jwt-secret-of-32-bytes-or-more
 export SECKILL_RATE_PER_USER=0 SECKILL_CONSUMER_THROTTLE=0 SECKILL_LOG_LEVEL=warn SECKILL_HTTP_ADDR=127.0.0.1:18090
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done

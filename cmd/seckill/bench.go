@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/seckill/seckill/buyerauth"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/schema"
 )
@@ -29,6 +30,7 @@ import (
 type benchOptions struct {
 	URL          string
 	Token        string
+	BuyerSecret  string
 	Stock        int64
 	Buyers       int
 	Conns        int
@@ -69,6 +71,7 @@ func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.URL, "url", "http://"+cfg.HTTPAddr, "base URL of a running seckill serve")
 	fs.StringVar(&o.Token, "token", cfg.AdminToken, "admin token (default SECKILL_ADMIN_TOKEN)")
+	fs.StringVar(&o.BuyerSecret, "buyer-secret", cfg.BuyerSecret, "secret the buyers' tokens are minted with (default SECKILL_BUYER_JWT_SECRET; empty: no tokens, for a trusted-mode server)")
 	fs.Int64Var(&o.Stock, "stock", 10000, "stock of the product the bench lists")
 	fs.IntVar(&o.Buyers, "buyers", 20000, "distinct buyers, one request each (plus duplicates)")
 	fs.IntVar(&o.Conns, "c", 64, "concurrent connections")
@@ -113,9 +116,10 @@ func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	return nil
 }
 
-// shot is one request to send: the body, and whether it belongs to a duplicate burst.
+// shot is one request to send: the body and the buyer's Authorization header (empty: none).
 type shot struct {
 	body []byte
+	auth string
 	at   time.Time // scheduled send time (open loop), zero in closed loop
 }
 
@@ -197,7 +201,7 @@ func drive(ctx context.Context, o benchOptions, client *http.Client, url string,
 					}
 					sendAt = s.at // latency from the scheduled time: no coordinated omission
 				}
-				code, err := post(ctx, client, url, s.body)
+				code, err := post(ctx, client, url, s.body, s.auth)
 				rec.add(time.Since(sendAt), code, users[i], err)
 			}
 		}()
@@ -207,12 +211,15 @@ func drive(ctx context.Context, o benchOptions, client *http.Client, url string,
 	return time.Since(start)
 }
 
-func post(ctx context.Context, client *http.Client, url string, body []byte) (int, error) {
+func post(ctx context.Context, client *http.Client, url string, body []byte, auth string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
@@ -254,17 +261,27 @@ func benchSale(ctx context.Context, cfg Config, o benchOptions, client *http.Cli
 	}
 	fmt.Fprintf(stderr, "bench: listed product %d with stock %d; %d buyers over %d connections\n", o.Product, o.Stock, o.Buyers, o.Conns)
 
+	// Every buyer's token is minted here, before the load starts, so minting is not measured.
 	var shots []shot
 	var users []int64
 	rng := rand.New(rand.NewPCG(uint64(o.Product), 42))
+	minted := time.Now()
 	for b := range o.Buyers {
 		user := int64(10_000_000 + b)
 		n := 1
 		if rng.Float64() < o.DupShare {
 			n = o.DupBurst
 		}
+		var auth string
+		if o.BuyerSecret != "" {
+			tok, err := buyerauth.Mint([]byte(o.BuyerSecret), user, time.Hour, minted)
+			if err != nil {
+				return BenchReport{}, fmt.Errorf("bench: %w", err)
+			}
+			auth = "Bearer " + tok
+		}
 		for range n {
-			shots = append(shots, shot{body: fmt.Appendf(nil, `{"userId":%d,"productId":%d,"quantity":1}`, user, o.Product)})
+			shots = append(shots, shot{body: fmt.Appendf(nil, `{"userId":%d,"productId":%d,"quantity":1}`, user, o.Product), auth: auth})
 			users = append(users, user)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/seckill/seckill/buyerauth"
 )
 
 // Config is every setting of the seckill binary, read from the environment once in main.
@@ -21,6 +23,9 @@ type Config struct {
 	Namesrv         []string        // SECKILL_ROCKETMQ_NAMESRV (comma-separated)
 	Broker          string          // SECKILL_ROCKETMQ_BROKER: where missing topics are created
 	AdminToken      string          // SECKILL_ADMIN_TOKEN: empty means admin endpoints answer 401
+	BuyerAuth       string          // SECKILL_BUYER_AUTH: jwt (verified bearer tokens) or trusted (the request names the buyer)
+	BuyerSecret     string          // SECKILL_BUYER_JWT_SECRET: the HS256 secret of buyer tokens, required in jwt mode
+	BuyerPublicKey  string          // SECKILL_BUYER_JWT_PUBLIC_KEY: PEM file of an identity provider's EdDSA or RS256 key
 	Topic           string          // SECKILL_TOPIC: the event topic (4 queues)
 	ConsumerGroup   string          // SECKILL_CONSUMER_GROUP: the projections' group; retry, DLQ, timeout names derive from it
 	MaxPerUser      int64           // SECKILL_MAX_PER_USER
@@ -49,6 +54,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MySQLDSN:        r.dsn("SECKILL_MYSQL_DSN", "seckill:seckill@tcp(127.0.0.1:3306)/seckill?parseTime=true"),
 		Broker:          r.addr("SECKILL_ROCKETMQ_BROKER", "127.0.0.1:10911"),
 		AdminToken:      r.str("SECKILL_ADMIN_TOKEN", ""),
+		BuyerAuth:       r.oneOf("SECKILL_BUYER_AUTH", buyerAuthJWT, buyerAuthJWT, buyerAuthTrusted),
+		BuyerSecret:     r.str("SECKILL_BUYER_JWT_SECRET", ""),
+		BuyerPublicKey:  r.str("SECKILL_BUYER_JWT_PUBLIC_KEY", ""),
 		Topic:           r.name("SECKILL_TOPIC", "seckill-topic"),
 		ConsumerGroup:   r.name("SECKILL_CONSUMER_GROUP", "seckill-consumer"),
 		MaxPerUser:      int64(r.integer("SECKILL_MAX_PER_USER", 1, 1, 1000)),
@@ -62,6 +70,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ShutdownTimeout: r.duration("SECKILL_SHUTDOWN_TIMEOUT", "20s"),
 		LogLevel:        r.level("SECKILL_LOG_LEVEL", "info"),
 		PprofAddr:       r.str("SECKILL_PPROF_ADDR", ""),
+	}
+	if c.BuyerSecret != "" && len(c.BuyerSecret) < buyerauth.MinSecretSize {
+		r.fail("SECKILL_BUYER_JWT_SECRET", "…", fmt.Sprintf("want at least %d bytes, got %d", buyerauth.MinSecretSize, len(c.BuyerSecret)))
 	}
 	if c.PprofAddr != "" {
 		r.check("SECKILL_PPROF_ADDR", c.PprofAddr)
@@ -113,6 +124,17 @@ func (r *envReader) name(name, def string) string {
 	if !ok {
 		r.fail(name, v, "want at most 100 letters, digits, '-' or '_'")
 	}
+	return v
+}
+
+func (r *envReader) oneOf(name, def string, allowed ...string) string {
+	v := r.str(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, v, "want one of "+strings.Join(allowed, ", "))
 	return v
 }
 
@@ -198,6 +220,38 @@ func (r *envReader) level(name, def string) slog.Level {
 		r.fail(name, v, "want debug, info, warn or error")
 	}
 	return l
+}
+
+// Buyer identity modes (SECKILL_BUYER_AUTH).
+const (
+	buyerAuthJWT     = "jwt"
+	buyerAuthTrusted = "trusted"
+)
+
+// errNoBuyerSecret stops the commands that verify or mint buyer tokens when the secret is not set.
+var errNoBuyerSecret = errors.New("SECKILL_BUYER_JWT_SECRET is not set: buyer tokens need it (or SECKILL_BUYER_AUTH=trusted behind a gateway)")
+
+// buyerVerifier returns the verifier of buyer tokens, or nil in trusted mode.
+func (c Config) buyerVerifier() (*buyerauth.Verifier, error) {
+	if c.BuyerAuth == buyerAuthTrusted {
+		return nil, nil
+	}
+	if c.BuyerSecret == "" {
+		return nil, errNoBuyerSecret
+	}
+	bc := buyerauth.Config{Secret: []byte(c.BuyerSecret)}
+	if c.BuyerPublicKey != "" {
+		k, err := buyerauth.ReadPublicKey(c.BuyerPublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("SECKILL_BUYER_JWT_PUBLIC_KEY=%q: %w", c.BuyerPublicKey, err)
+		}
+		bc.PublicKey = k
+	}
+	v, err := buyerauth.NewVerifier(bc)
+	if err != nil {
+		return nil, fmt.Errorf("SECKILL_BUYER_JWT_PUBLIC_KEY=%q: %w", c.BuyerPublicKey, err)
+	}
+	return v, nil
 }
 
 // errUsage marks a command line the binary cannot run.

@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seckill/seckill/buyerauth"
 )
 
 func envOf(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
@@ -21,6 +26,7 @@ func TestConfigDefaultsAreTheContracts(t *testing.T) {
 		"MySQLDSN": "seckill:seckill@tcp(127.0.0.1:3306)/seckill?parseTime=true",
 		"Namesrv":  []string{"127.0.0.1:9876"}, "AdminToken": "", "Topic": "seckill-topic",
 		"ConsumerGroup": "seckill-consumer", "MaxPerUser": int64(1), "Throttle": 1000,
+		"BuyerAuth": "jwt", "BuyerSecret": "",
 		"PaymentTimeout": 15 * time.Minute, "Consumers": true,
 	}
 	v := reflect.ValueOf(c)
@@ -48,6 +54,8 @@ func TestBadConfigNamesTheVariable(t *testing.T) {
 		"SECKILL_CONSUMERS":         "maybe",
 		"SECKILL_LOG_LEVEL":         "loud",
 		"SECKILL_TOPIC":             "seckill.topic",
+		"SECKILL_BUYER_AUTH":        "none",
+		"SECKILL_BUYER_JWT_SECRET":  "too-short",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -73,6 +81,7 @@ func TestServeStopsAtStartWhenADependencyIsUnreachable(t *testing.T) {
 		"SECKILL_MYSQL_DSN":  {"SECKILL_MYSQL_DSN": "seckill:seckill@tcp(127.0.0.1:1)/seckill?parseTime=true&timeout=1s"},
 	} {
 		t.Run(name, func(t *testing.T) {
+			env["SECKILL_BUYER_JWT_SECRET"] = testBuyerSecret
 			var out, errOut bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -81,5 +90,68 @@ func TestServeStopsAtStartWhenADependencyIsUnreachable(t *testing.T) {
 				t.Fatalf("serve error %q, want one line naming %s", err, name)
 			}
 		})
+	}
+}
+
+const testBuyerSecret = "config-test-buyer-secret-32-bytes-long"
+
+// TestJWTModeWithoutSecretStopsServe: in jwt mode (the default) serve refuses to start without
+// SECKILL_BUYER_JWT_SECRET, with one line naming it, before it connects to anything; trusted mode does not need it.
+func TestJWTModeWithoutSecretStopsServe(t *testing.T) {
+	unreachable := map[string]string{"SECKILL_REDIS_ADDR": "127.0.0.1:1"}
+	for name, env := range map[string]map[string]string{"default": {}, "jwt": {"SECKILL_BUYER_AUTH": "jwt"}} {
+		t.Run(name, func(t *testing.T) {
+			maps.Copy(env, unreachable)
+			err := run(context.Background(), []string{"serve"}, envOf(env), io.Discard, io.Discard)
+			if err == nil || !strings.HasPrefix(err.Error(), "SECKILL_BUYER_JWT_SECRET") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("serve error %q, want one line starting with SECKILL_BUYER_JWT_SECRET", err)
+			}
+		})
+	}
+	t.Run("trusted", func(t *testing.T) {
+		env := map[string]string{"SECKILL_BUYER_AUTH": "trusted"}
+		maps.Copy(env, unreachable)
+		err := run(context.Background(), []string{"serve"}, envOf(env), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "SECKILL_REDIS_ADDR") {
+			t.Fatalf("trusted serve error %q, want it to get as far as Redis", err)
+		}
+	})
+	t.Run("unreadable public key", func(t *testing.T) {
+		env := map[string]string{"SECKILL_BUYER_JWT_SECRET": testBuyerSecret, "SECKILL_BUYER_JWT_PUBLIC_KEY": "/nonexistent.pem"}
+		err := run(context.Background(), []string{"serve"}, envOf(env), io.Discard, io.Discard)
+		if err == nil || !strings.HasPrefix(err.Error(), "SECKILL_BUYER_JWT_PUBLIC_KEY") {
+			t.Fatalf("serve error %q, want it to name SECKILL_BUYER_JWT_PUBLIC_KEY", err)
+		}
+	})
+}
+
+// TestTokenCommandPrintsAVerifiableToken: `seckill token -user N -ttl D` prints a token of buyer N that the
+// server's verifier accepts, valid for D.
+func TestTokenCommandPrintsAVerifiableToken(t *testing.T) {
+	var out bytes.Buffer
+	env := envOf(map[string]string{"SECKILL_BUYER_JWT_SECRET": testBuyerSecret})
+	if err := run(context.Background(), []string{"token", "-user", "1002", "-ttl", "10m"}, env, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	v, err := buyerauth.NewVerifier(buyerauth.Config{Secret: []byte(testBuyerSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := v.Verify(strings.TrimSpace(out.String())); err != nil || id != 1002 {
+		t.Fatalf("token %q: buyer %d, %v; want 1002", out.String(), id, err)
+	}
+	late, _ := buyerauth.NewVerifier(buyerauth.Config{Secret: []byte(testBuyerSecret),
+		Now: func() time.Time { return time.Now().Add(11 * time.Minute) }})
+	if _, err := late.Verify(strings.TrimSpace(out.String())); !errors.Is(err, buyerauth.ErrExpired) {
+		t.Fatalf("a 10m token 11 minutes later: %v, want expired", err)
+	}
+	for name, args := range map[string][]string{"no user": {}, "user 0": {"-user", "0"}, "negative ttl": {"-user", "1", "-ttl", "-1h"}} {
+		if err := run(context.Background(), append([]string{"token"}, args...), env, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+			t.Errorf("%s: %v, want usage", name, err)
+		}
+	}
+	err = run(context.Background(), []string{"token", "-user", "1"}, envOf(nil), io.Discard, io.Discard)
+	if err == nil || !strings.HasPrefix(err.Error(), "SECKILL_BUYER_JWT_SECRET") {
+		t.Fatalf("token without a secret: %v", err)
 	}
 }

@@ -13,12 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seckill/seckill/buyerauth"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
 
-const e2eToken = "e2e-admin-token"
+const (
+	e2eToken  = "e2e-admin-token"
+	e2eSecret = "e2e-buyer-jwt-secret-of-32-bytes-at-least"
+)
 
 // app is a real `seckill serve` (the production wiring of main) over the real services, with a private
 // database, topic and consumer group, on a random port.
@@ -28,6 +32,9 @@ type app struct {
 	db   schematest.Database
 	env  map[string]string
 	stop func()
+
+	mu     sync.Mutex
+	owners map[string]int64 // order number -> the buyer who reserved it (through buy)
 }
 
 func startApp(t *testing.T, extra map[string]string) *app {
@@ -37,7 +44,7 @@ func startApp(t *testing.T, extra map[string]string) *app {
 	suffix := schematest.RandomSuffix()
 	env := map[string]string{
 		"SECKILL_HTTP_ADDR": "127.0.0.1:0", "SECKILL_MYSQL_DSN": d.DSN, "SECKILL_REDIS_ADDR": schematest.RedisAddr(),
-		"SECKILL_ADMIN_TOKEN": e2eToken, "SECKILL_TOPIC": "e2e-" + suffix, "SECKILL_CONSUMER_GROUP": "e2e-" + suffix,
+		"SECKILL_ADMIN_TOKEN": e2eToken, "SECKILL_BUYER_JWT_SECRET": e2eSecret, "SECKILL_TOPIC": "e2e-" + suffix, "SECKILL_CONSUMER_GROUP": "e2e-" + suffix,
 		"SECKILL_RATE_PER_USER": "0", "SECKILL_CONSUMER_THROTTLE": "0", "SECKILL_OUTBOX_MIN_AGE": "500ms",
 		"SECKILL_RETRY_SCHEDULE": "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms",
 		"SECKILL_LOG_LEVEL":      "warn",
@@ -45,7 +52,7 @@ func startApp(t *testing.T, extra map[string]string) *app {
 	for k, v := range extra {
 		env[k] = v
 	}
-	a := &app{t: t, db: d, env: env}
+	a := &app{t: t, db: d, env: env, owners: map[string]int64{}}
 	a.start()
 	return a
 }
@@ -87,9 +94,34 @@ type answer struct {
 	Data    json.RawMessage `json:"data"`
 }
 
-func (a *app) call(method, path, body string) answer {
+// call sends a request with the admin token.
+func (a *app) call(method, path, body string) answer { return a.send(method, path, body, e2eToken) }
+
+// as sends a request as the buyer, with a buyer token minted the way `seckill token` does.
+func (a *app) as(user int64, method, path, body string) answer {
+	tok, err := buyerauth.Mint([]byte(e2eSecret), user, time.Hour, time.Now())
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return a.send(method, path, body, tok)
+}
+
+// owner returns the buyer of an order bought through buy (1 for an order it does not know).
+func (a *app) owner(orderNo string) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if u, ok := a.owners[orderNo]; ok {
+		return u
+	}
+	return 1
+}
+
+// send sends a request with the bearer token, or none when token is empty.
+func (a *app) send(method, path, body, token string) answer {
 	req, _ := http.NewRequest(method, a.base+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		a.t.Errorf("%s %s: %v", method, path, err)
@@ -113,9 +145,14 @@ func (a *app) list(stock int64) int64 {
 
 // buy reserves one unit and returns the order number ("" unless 200).
 func (a *app) buy(user, product int64) (string, int) {
-	r := a.call("POST", "/seckill/kill", fmt.Sprintf(`{"userId":%d,"productId":%d,"quantity":1}`, user, product))
+	r := a.as(user, "POST", "/seckill/kill", fmt.Sprintf(`{"userId":%d,"productId":%d,"quantity":1}`, user, product))
 	var k struct{ OrderNo string }
 	_ = json.Unmarshal(r.Data, &k)
+	if r.Status == http.StatusOK {
+		a.mu.Lock()
+		a.owners[k.OrderNo] = user
+		a.mu.Unlock()
+	}
 	return k.OrderNo, r.Status
 }
 

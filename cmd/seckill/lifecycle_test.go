@@ -14,10 +14,10 @@ import (
 )
 
 func (a *app) pay(orderNo string) int {
-	return a.call("POST", "/seckill/orders/"+orderNo+"/pay", "").Status
+	return a.as(a.owner(orderNo), "POST", "/seckill/orders/"+orderNo+"/pay", "").Status
 }
 func (a *app) cancel(orderNo string) int {
-	return a.call("POST", "/seckill/orders/"+orderNo+"/cancel", "").Status
+	return a.as(a.owner(orderNo), "POST", "/seckill/orders/"+orderNo+"/cancel", "").Status
 }
 
 func (a *app) status(orderNo string) int64 {
@@ -55,7 +55,7 @@ func TestOrderLifecycle(t *testing.T) {
 		if got := a.cancel(no); got != http.StatusConflict {
 			t.Fatalf("cancelling a paid order: %d, want 409", got)
 		}
-		r := a.call("GET", fmt.Sprintf("/seckill/result?userId=1&productId=%d", id), "")
+		r := a.as(1, "GET", fmt.Sprintf("/seckill/result?productId=%d", id), "")
 		if !strings.Contains(string(r.Data), "PAID") {
 			t.Fatalf("result %s, want PAID", r.Data)
 		}
@@ -66,7 +66,7 @@ func TestOrderLifecycle(t *testing.T) {
 		if got := a.pay(no); got != http.StatusConflict {
 			t.Fatalf("pay after timeout: %d, want 409", got)
 		}
-		r := a.call("GET", fmt.Sprintf("/seckill/result?userId=2&productId=%d", id), "")
+		r := a.as(2, "GET", fmt.Sprintf("/seckill/result?productId=%d", id), "")
 		if !strings.Contains(string(r.Data), "CANCELLED") {
 			t.Fatalf("result %s, want CANCELLED", r.Data)
 		}
@@ -126,7 +126,7 @@ func TestPayAndCancelRacing(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				<-start
-				if a.call("POST", "/seckill/orders/"+no+"/"+op, "").Status == http.StatusOK {
+				if a.as(a.owner(no), "POST", "/seckill/orders/"+no+"/"+op, "").Status == http.StatusOK {
 					mu.Lock()
 					wins[no] = append(wins[no], op)
 					mu.Unlock()

@@ -1,7 +1,8 @@
 // Command seckill is the flash-sale backend: `seckill serve` answers the HTTP API and runs the projection
 // consumers, `seckill consume` runs the consumers alone, `seckill replay` rebuilds the tables from tb_event,
 // `seckill bench` drives a sale against a running server, `seckill dlq` lists and re-drives parked events,
-// `seckill migrate` applies the MySQL schema. Configuration comes from SECKILL_* environment variables.
+// `seckill migrate` applies the MySQL schema, `seckill token` prints a buyer token. Configuration comes from
+// SECKILL_* environment variables.
 package main
 
 import (
@@ -23,9 +24,10 @@ commands:
   replay    rebuild the projection tables from tb_event (see seckill replay -h)
   bench     drive a flash sale against a running server (see seckill bench -h)
   dlq       list or re-drive events parked in the dead-letter queue (seckill dlq list|redrive)
+  token     print a buyer token: seckill token -user N [-ttl 1h] (signed with SECKILL_BUYER_JWT_SECRET)
 
 configuration: SECKILL_HTTP_ADDR, SECKILL_REDIS_ADDR, SECKILL_MYSQL_DSN, SECKILL_ROCKETMQ_NAMESRV,
-SECKILL_ADMIN_TOKEN and more; see README.md.
+SECKILL_ADMIN_TOKEN, SECKILL_BUYER_AUTH, SECKILL_BUYER_JWT_SECRET and more; see README.md.
 `
 
 func main() {
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return replayCommand(ctx, cfg, args, stdout, stderr)
 	case "dlq":
 		return dlqCommand(ctx, cfg, args, stdout, stderr)
+	case "token":
+		return token(cfg, args, stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
 }

@@ -46,11 +46,11 @@ func TestSaleEndToEnd(t *testing.T) {
 	if rep.Listed != 500 {
 		t.Errorf("report %+v", rep)
 	}
-	r := a.call("GET", fmt.Sprintf("/seckill/result?userId=%d&productId=%d", 1, id), "")
+	r := a.as(1, "GET", fmt.Sprintf("/seckill/result?productId=%d", id), "")
 	if r.Status != http.StatusOK || !(strings.Contains(string(r.Data), "CREATED") || strings.Contains(string(r.Data), "NONE")) {
 		t.Errorf("result = %d %s", r.Status, r.Data)
 	}
-	o := a.call("GET", "/seckill/orders/"+orders[0], "")
+	o := a.as(a.owner(orders[0]), "GET", "/seckill/orders/"+orders[0], "")
 	if o.Status != http.StatusOK || !strings.Contains(string(o.Data), `"status":0`) || !strings.Contains(string(o.Data), `"price":6999.00`) {
 		t.Errorf("order = %d %s", o.Status, o.Data)
 	}

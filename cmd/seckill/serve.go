@@ -45,8 +45,15 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
+	buyers, err := cfg.buyerVerifier()
+	if err != nil {
+		return err
+	}
 	log := newLogger(cfg, stderr)
 	wlog := watermill.NewSlogLogger(log)
+	if buyers == nil {
+		log.Warn("SECKILL_BUYER_AUTH=trusted: the buyer is whoever the request names; run this only behind a gateway that authenticates buyers")
+	}
 
 	st, err := connect(ctx, cfg, wlog)
 	if err != nil {
@@ -68,11 +75,14 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 		return err
 	}
 	defer ob.Close()
-	srv, err := httpapi.New(httpapi.Config{AdminToken: cfg.AdminToken, MaxPerUser: cfg.MaxPerUser,
-		RatePerUser: rateOrOff(cfg.RatePerUser)}, httpapi.Deps{
-		Redis: rdb, DB: db, Store: store, Outbox: ob, Registerer: reg, Gatherer: reg, Logger: log,
-		Checks: readiness(cfg, rdb, db),
-	})
+	hcfg := httpapi.Config{AdminToken: cfg.AdminToken, MaxPerUser: cfg.MaxPerUser,
+		RatePerUser: rateOrOff(cfg.RatePerUser), TrustedBuyers: buyers == nil}
+	hdeps := httpapi.Deps{Redis: rdb, DB: db, Store: store, Outbox: ob, Registerer: reg, Gatherer: reg, Logger: log,
+		Checks: readiness(cfg, rdb, db)}
+	if buyers != nil {
+		hdeps.Buyers = buyers
+	}
+	srv, err := httpapi.New(hcfg, hdeps)
 	if err != nil {
 		return err
 	}
@@ -116,7 +126,8 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 			errs <- fmt.Errorf("http server: %w", err)
 		}
 	}()
-	log.Info("serving", "addr", "http://"+ln.Addr().String(), "consumers", cfg.Consumers, "admin_api", cfg.AdminToken != "")
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "consumers", cfg.Consumers, "admin_api", cfg.AdminToken != "",
+		"buyer_auth", cfg.BuyerAuth)
 	fmt.Fprintf(stdout, "seckill serving on http://%s (metrics /metrics, readiness /readyz)\n", ln.Addr())
 
 	var runErr error
