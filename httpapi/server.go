@@ -158,17 +158,16 @@ func (s *Server) Run(ctx context.Context) {
 	}
 }
 
-// respond writes err as the contract's envelope, or data with 200 when err is nil. Unexpected errors are logged
-// once and answered 500.
+// respond writes err as the contract's envelope (status and message from errorStatus), or data with 200 when err
+// is nil. Unexpected errors are logged once and answered 500.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, data any, err error) {
 	if err == nil {
 		writeOK(w, data)
 		return
 	}
-	if e, ok := asAPIError(err); ok {
-		writeJSON(w, e.status, e.msg, nil)
-		return
+	status, msg := errorStatus(err)
+	if status == http.StatusInternalServerError {
+		s.deps.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	s.deps.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	writeJSON(w, http.StatusInternalServerError, "internal error", nil)
+	writeJSON(w, status, msg, nil)
 }
