@@ -180,7 +180,7 @@ func pingRocketMQ(ctx context.Context, cfg Config) error {
 // not known here: check such a product with GET /admin/products/{id}/audit.
 func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger) error {
 	rows, err := db.QueryContext(ctx, `SELECT p.id, p.product_name, p.price, p.stock, p.start_time, p.end_time,
-		COALESCE((SELECT JSON_VALUE(e.payload, '$.stock') FROM tb_event e WHERE e.event_type = ? AND e.aggregate_id = CAST(p.id AS CHAR) LIMIT 1), p.stock)
+		COALESCE((SELECT JSON_VALUE(e.payload, '$.stock') FROM tb_event e WHERE e.event_type = ? AND e.aggregate_id = CAST(p.id AS CHAR) ORDER BY e.seq LIMIT 1), p.stock)
 		FROM tb_seckill_product p`, events.TypeProductListed)
 	if err != nil {
 		return fmt.Errorf("warm-up: list products: %w", err)
