@@ -129,7 +129,7 @@ func ProductID(t testing.TB, rdb *redis.Client) int64 {
 		k := schema.KeysFor(id)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		rdb.Del(ctx, k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox)
+		rdb.Del(ctx, k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox, schema.OutboxDeadKey(id))
 		rdb.SRem(ctx, schema.ProductsKey, id)
 	})
 	return id
