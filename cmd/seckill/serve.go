@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	go func() { defer wg.Done(); srv.Run(runCtx) }()
 	var router interface{ Close() error }
 	if cfg.Consumers {
-		r, err := startConsumers(runCtx, cfg, db, rdb, pub, reg, wlog, &wg, errs)
+		r, err := startConsumers(runCtx, cfg, db, rdb, pub, reg, log, &wg, errs)
 		if err != nil {
 			return err
 		}
