@@ -250,7 +250,13 @@ func (o *Outbox) Run(ctx context.Context) error {
 }
 
 // RelayOnce makes one relay pass and returns the first error met (later products are still relayed).
-func (o *Outbox) RelayOnce(ctx context.Context) error {
+func (o *Outbox) RelayOnce(ctx context.Context) error { return o.relay(ctx, o.cfg.MinAge) }
+
+// Flush publishes every entry waiting in the outbox, however young: the last pass of a process going down, once
+// its fast path is closed (entries another process is publishing at that moment may reach the broker twice).
+func (o *Outbox) Flush(ctx context.Context) error { return o.relay(ctx, 0) }
+
+func (o *Outbox) relay(ctx context.Context, minAge time.Duration) error {
 	ids, err := o.rdb.SMembers(ctx, schema.ProductsKey).Result()
 	if err != nil {
 		return fmt.Errorf("list products: %w", err)
@@ -268,7 +274,8 @@ func (o *Outbox) RelayOnce(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		if err := o.relayProduct(ctx, id, now.Add(-o.cfg.MinAge)); err != nil && firstErr == nil {
+		// The cutoff is exclusive and in ms: with minAge 0 it still takes what was appended up to now.
+		if err := o.relayProduct(ctx, id, now.Add(-minAge+time.Millisecond)); err != nil && firstErr == nil {
 			firstErr = err
 		}
 		n, first, err := schema.OutboxStats(ctx, o.rdb, id)
