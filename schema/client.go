@@ -37,8 +37,8 @@ var (
 // refusedBeforeRun are the error replies with which Redis refuses a script before it writes anything: it is
 // loading its dataset, busy with another script, read-only, out of memory or unable to persist (refused at the
 // script's first write, so nothing was written), or the client is not authorised.
-var refusedBeforeRun = []string{"LOADING", "BUSY", "NOSCRIPT", "MASTERDOWN", "READONLY", "OOM", "MISCONF",
-	"NOREPLICAS", "NOAUTH", "NOPERM", "WRONGPASS", "ERR max number of clients"}
+var refusedBeforeRun = []string{"LOADING ", "BUSY ", "NOSCRIPT ", "MASTERDOWN ", "READONLY ", "OOM ", "MISCONF ",
+	"NOREPLICAS ", "NOAUTH ", "NOPERM ", "WRONGPASS ", "ERR max number of clients"}
 
 // ScriptCallError wraps the error of a script call (Reserve, Settle) in ErrScriptNotRun when the script certainly
 // did not run and in ErrScriptOutcomeUnknown otherwise; nil stays nil. When in doubt it says unknown: "not run" is
@@ -77,7 +77,7 @@ func scriptNotRun(err error) bool {
 // or RDB file): it will answer once loaded.
 func IsLoading(err error) bool {
 	var re redis.Error
-	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "LOADING")
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "LOADING ")
 }
 
 // WaitLoaded pings Redis every interval while it answers that it is still loading its dataset, and returns once

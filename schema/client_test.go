@@ -22,16 +22,17 @@ func TestScriptCallErrorSaysWhetherTheScriptRan(t *testing.T) {
 		err    error
 		notRun bool
 	}{
-		"dial refused":         {dial, true},
-		"pool timeout":         {redis.ErrPoolTimeout, true},
-		"client closed":        {redis.ErrClosed, true},
-		"loading":              {redisError("LOADING Redis is loading the dataset in memory"), true},
-		"busy":                 {redisError("BUSY Redis is busy running a script"), true},
-		"out of memory":        {redisError("OOM command not allowed when used memory > 'maxmemory'."), true},
-		"connection reset":     {read, false},
-		"eof":                  {io.EOF, false},
-		"deadline":             {context.DeadlineExceeded, false},
-		"script runtime error": {redisError("ERR user_script:12: Script attempted to access nonexistent global"), false},
+		"dial refused":               {dial, true},
+		"pool timeout":               {redis.ErrPoolTimeout, true},
+		"client closed":              {redis.ErrClosed, true},
+		"loading":                    {redisError("LOADING Redis is loading the dataset in memory"), true},
+		"busy":                       {redisError("BUSY Redis is busy running a script"), true},
+		"out of memory":              {redisError("OOM command not allowed when used memory > 'maxmemory'."), true},
+		"connection reset":           {read, false},
+		"eof":                        {io.EOF, false},
+		"deadline":                   {context.DeadlineExceeded, false},
+		"busy group (not a refusal)": {redisError("BUSYGROUP Consumer Group name already exists"), false},
+		"script runtime error":       {redisError("ERR user_script:12: Script attempted to access nonexistent global"), false},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
