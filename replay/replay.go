@@ -57,7 +57,7 @@ type Config struct {
 	// ConsumerWindow is how recent a heartbeat must be to count as a running consumer. Defaults to
 	// DefaultConsumerWindow.
 	ConsumerWindow time.Duration
-	// Now is the clock used to judge heartbeats. Defaults to time.Now.
+	// Now is the clock of checkpoints. Defaults to time.Now. (Heartbeats are judged on the database clock.)
 	Now func() time.Time
 }
 
@@ -245,7 +245,7 @@ func Run(ctx context.Context, src *sql.DB, cfg Config) (Result, error) {
 }
 
 func refuseLiveConsumers(ctx context.Context, db *sql.DB, cfg Config) error {
-	live, err := schema.LiveConsumers(ctx, db, cfg.Now(), cfg.ConsumerWindow)
+	live, err := schema.LiveConsumers(ctx, db, cfg.ConsumerWindow)
 	if err != nil {
 		return fmt.Errorf("replay in place: %w", err)
 	}

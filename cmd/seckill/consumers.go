@@ -127,6 +127,8 @@ type heartbeat struct {
 	now      func() time.Time
 	lease    time.Duration
 	// okAt is the time (unix ns, this process's clock) at which the last successful heartbeat began; 0 = never.
+	// The row's seen_at is the database's clock when it was written, later than that: a message passes only
+	// while less than lease has elapsed since, so the row is younger than replay's window whenever one passes.
 	okAt atomic.Int64
 }
 
@@ -168,7 +170,7 @@ func (h *heartbeat) hold(next message.HandlerFunc) message.HandlerFunc {
 // beat writes the heartbeat once and renews the lease when it succeeds.
 func (h *heartbeat) beat(ctx context.Context) error {
 	start := h.now()
-	if err := schema.Heartbeat(ctx, h.db, h.instance, start); err != nil {
+	if err := schema.Heartbeat(ctx, h.db, h.instance); err != nil {
 		h.failures.Inc()
 		return err
 	}

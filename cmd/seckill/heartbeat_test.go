@@ -52,10 +52,18 @@ func TestConsumerWritesOnlyWhileReplaySeesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := now
-	for off := time.Duration(0); off <= replay.DefaultConsumerWindow+time.Second; off += 500 * time.Millisecond {
+	step := 500 * time.Millisecond
+	for off := time.Duration(0); off <= replay.DefaultConsumerWindow+time.Second; off += step {
+		// off has elapsed since the heartbeat, on the consumer's clock and on the database's (the row ages).
 		now = start.Add(off)
+		if off > 0 {
+			if _, err := db.Exec(`UPDATE tb_consumer_heartbeat SET seen_at = seen_at - INTERVAL ? MICROSECOND`,
+				step.Microseconds()); err != nil {
+				t.Fatal(err)
+			}
+		}
 		ran, _ := passes(h, 10*time.Millisecond)
-		live, err := schema.LiveConsumers(context.Background(), db, now, replay.DefaultConsumerWindow)
+		live, err := schema.LiveConsumers(context.Background(), db, replay.DefaultConsumerWindow)
 		if err != nil {
 			t.Fatal(err)
 		}
