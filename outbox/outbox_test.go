@@ -486,3 +486,21 @@ func TestRelayAgesEntriesOnTheRedisClock(t *testing.T) {
 	r.relayUntilEmpty(old)
 	r.wantDelivered(rs, 1)
 }
+
+// TestFlushPublishesEvenYoungEntries: the last pass of a process going down publishes every waiting entry, not
+// only those past MinAge.
+func TestFlushPublishesEvenYoungEntries(t *testing.T) {
+	r := newRig(t, 10)
+	o, _ := r.outbox(outbox.Config{MinAge: time.Hour}, r.rdb, r.pub)
+	rs := r.reserve(1, 3)
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.depth(); n != 0 {
+		t.Fatalf("depth %d after Flush, want 0", n)
+	}
+	r.wantDelivered(rs, 1)
+}
