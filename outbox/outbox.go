@@ -232,8 +232,8 @@ func (o *Outbox) publish(ctx context.Context, evs ...events.Event) error {
 
 // Run relays until ctx is done: every Interval it walks every loaded product's outbox, republishes the entries
 // older than MinAge (by the Redis clock) in batches and removes them, parks the entries that cannot become an
-// event (schema.ParkOutbox), and updates the depth and age gauges. Errors are logged and
-// retried on the next pass. Run returns nil when ctx is cancelled.
+// event (schema.ParkOutbox), and updates the depth and age gauges. Errors are logged and retried on the next
+// pass. Run returns nil when ctx is cancelled.
 func (o *Outbox) Run(ctx context.Context) error {
 	t := time.NewTicker(o.cfg.Interval)
 	defer t.Stop()
@@ -266,6 +266,10 @@ func (o *Outbox) relay(ctx context.Context, minAge time.Duration) error {
 	if err != nil {
 		return err
 	}
+	cutoff := now.Add(-minAge)
+	if minAge == 0 {
+		cutoff = cutoff.Add(time.Millisecond) // the cutoff is exclusive and in ms: take this ms's entries too
+	}
 	var firstErr error
 	var depth int64
 	var oldest time.Time
@@ -274,8 +278,7 @@ func (o *Outbox) relay(ctx context.Context, minAge time.Duration) error {
 		if err != nil {
 			continue
 		}
-		// The cutoff is exclusive and in ms: with minAge 0 it still takes what was appended up to now.
-		if err := o.relayProduct(ctx, id, now.Add(-minAge+time.Millisecond)); err != nil && firstErr == nil {
+		if err := o.relayProduct(ctx, id, cutoff); err != nil && firstErr == nil {
 			firstErr = err
 		}
 		n, first, err := schema.OutboxStats(ctx, o.rdb, id)
