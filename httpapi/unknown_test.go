@@ -126,12 +126,13 @@ func (p *replyDropper) Refuse() {
 // (schema.NewClient: no automatic retry).
 func proxiedStack(t *testing.T) (*stack, *replyDropper) {
 	t.Helper()
-	direct := schematest.Redis(t)
+	direct := schematest.RedisDB(t, schematest.RedisDBHTTPAPI)
 	if err := schema.LoadScripts(context.Background(), direct); err != nil {
 		t.Fatal(err)
 	}
 	p := newReplyDropper(t, schematest.RedisAddr())
-	rdb := schema.NewClient(redis.Options{Addr: p.Addr(), DialTimeout: time.Second, ReadTimeout: 2 * time.Second})
+	rdb := schema.NewClient(redis.Options{Addr: p.Addr(), DB: schematest.RedisDBHTTPAPI, DialTimeout: time.Second,
+		ReadTimeout: 2 * time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
 	return newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Redis = rdb }), p
 }

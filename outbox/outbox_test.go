@@ -32,16 +32,10 @@ type rig struct {
 	pub     *rocketmqpubsub.Publisher
 }
 
-// testDB is the Redis database of these tests. A relay pass walks every product of its database, so in the
-// shared database it would move other tests' outbox entries to this package's topics.
-const testDB = 9
-
 func newRig(t *testing.T, stock int64) *rig {
 	t.Helper()
-	schematest.Redis(t) // skips or fails when Redis is missing
-	rdb := redis.NewClient(&redis.Options{Addr: schematest.RedisAddr(), DB: testDB})
-	t.Cleanup(func() { _ = rdb.Close() })
-	r := &rig{t: t, rdb: rdb, namesrv: schematest.Namesrv(t), topic: schematest.Topic("outbox")}
+	r := &rig{t: t, rdb: schematest.RedisDB(t, schematest.RedisDBOutbox), namesrv: schematest.Namesrv(t),
+		topic: schematest.Topic("outbox")}
 	r.id = schematest.ProductID(t, r.rdb)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -427,7 +421,7 @@ func TestFailedAckPublishesAgain(t *testing.T) {
 	}
 	t.Cleanup(func() { r.rdb.Do(context.Background(), "ACL", "DELUSER", user) })
 	noXDel := redis.NewClient(&redis.Options{Addr: schematest.RedisAddr(), Username: user, Password: "pw",
-		DB: testDB, MaxRetries: -1})
+		DB: schematest.RedisDBOutbox, MaxRetries: -1})
 	t.Cleanup(func() { _ = noXDel.Close() })
 	o, reg := r.outbox(outbox.Config{}, noXDel, r.pub)
 	rs := r.reserve(1, 1)
