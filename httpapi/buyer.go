@@ -63,9 +63,15 @@ func (s *Server) reserve(r *http.Request) (*killResult, error) {
 	eventID := s.deps.NewID()
 	res, err := schema.Reserve(r.Context(), s.deps.Redis, productID, userID, qty, eventID, now)
 	if err != nil {
-		s.metrics.reservations.WithLabelValues(outcomeRedisDown).Inc()
-		s.deps.Logger.Warn("reservation failed, nothing reserved", "product_id", productID, "user_id", userID, "err", err)
-		return nil, fail(http.StatusServiceUnavailable, "redis unavailable: nothing was reserved, try again")
+		f := &scriptFailure{op: "reservation", nothing: "nothing was reserved", err: schema.ScriptCallError(err)}
+		if f.unknown() {
+			s.metrics.reservations.WithLabelValues(outcomeRedisUnknown).Inc()
+			s.deps.Logger.Warn("reservation outcome unknown", "product_id", productID, "user_id", userID, "event_id", eventID, "err", err)
+		} else {
+			s.metrics.reservations.WithLabelValues(outcomeRedisDown).Inc()
+			s.deps.Logger.Warn("reservation failed, nothing reserved", "product_id", productID, "user_id", userID, "err", err)
+		}
+		return nil, f
 	}
 	s.metrics.reservations.WithLabelValues(res.Outcome.String()).Inc()
 	switch res.Outcome {
@@ -156,6 +162,11 @@ func (s *Server) lookupResult(r *http.Request) (*resultView, error) {
 	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows) && orderNo != "":
+		// Not in MySQL yet. A payment Redis already decided is reported (the buyer whose pay got no answer
+		// learns it here); otherwise the order is PENDING.
+		if s.redisState(ctx, k, orderNo, schema.StateAwaitingPayment) == schema.StatePaid {
+			return &resultView{Status: "PAID", OrderNo: &orderNo}, nil
+		}
 		return &resultView{Status: "PENDING", OrderNo: &orderNo}, nil
 	case errors.Is(err, sql.ErrNoRows):
 		return &resultView{Status: "NONE"}, nil
@@ -163,14 +174,24 @@ func (s *Server) lookupResult(r *http.Request) (*resultView, error) {
 		return nil, fmt.Errorf("read order of user %d product %d: %w", userID, productID, err)
 	}
 	// Redis settles first; MySQL follows once the event is projected. Report the settled state at once.
-	if rec, err := s.deps.Redis.HGet(ctx, k.Orders, orderNo).Result(); err == nil {
-		if st, _, ok := strings.Cut(rec, "|"); ok {
-			if n, err := strconv.Atoi(st); err == nil {
-				status = n
-			}
-		}
+	return &resultView{Status: statusName(s.redisState(ctx, k, orderNo, status)), OrderNo: &orderNo}, nil
+}
+
+// redisState returns an order's state as Redis decided it, or def when Redis does not know it.
+func (s *Server) redisState(ctx context.Context, k schema.Keys, orderNo string, def int) int {
+	rec, err := s.deps.Redis.HGet(ctx, k.Orders, orderNo).Result()
+	if err != nil {
+		return def
 	}
-	return &resultView{Status: statusName(status), OrderNo: &orderNo}, nil
+	st, _, ok := strings.Cut(rec, "|")
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(st)
+	if err != nil {
+		return def
+	}
+	return n
 }
 
 func statusName(status int) string {
@@ -260,8 +281,12 @@ func (s *Server) settle(r *http.Request, target int, reason string) (*settleView
 	eventID := s.deps.NewID()
 	res, err := schema.Settle(r.Context(), s.deps.Redis, productID, orderNo, target, reason, eventID, now)
 	if err != nil {
-		s.deps.Logger.Warn("settle failed, nothing changed", "order_no", orderNo, "err", err)
-		return nil, fail(http.StatusServiceUnavailable, "redis unavailable: nothing changed, try again")
+		f := &scriptFailure{op: "payment", nothing: "nothing changed", err: schema.ScriptCallError(err)}
+		if target == schema.StateCancelled {
+			f.op = "cancellation"
+		}
+		s.deps.Logger.Warn("settle failed", "order_no", orderNo, "event_id", eventID, "outcome_unknown", f.unknown(), "err", err)
+		return nil, f
 	}
 	switch res.Outcome {
 	case schema.Settled:

@@ -17,11 +17,13 @@ type metrics struct {
 	reservations *prometheus.CounterVec
 }
 
-// Reservation outcomes beyond the script's own: answered before reaching Redis, or Redis failed.
+// Reservation outcomes beyond the script's own: answered before reaching Redis, or Redis failed (the script did
+// not run, or it may have run and no reply came).
 const (
 	outcomeRateLimited   = "rate_limited"
 	outcomeSoldOutCached = "sold_out_cached"
 	outcomeRedisDown     = "redis_down"
+	outcomeRedisUnknown  = "redis_unknown" // the script may have run, no reply came
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, o := range schema.ReserveOutcomes {
 		m.reservations.WithLabelValues(o.String())
 	}
-	for _, o := range []string{outcomeRateLimited, outcomeSoldOutCached, outcomeRedisDown} {
+	for _, o := range []string{outcomeRateLimited, outcomeSoldOutCached, outcomeRedisDown, outcomeRedisUnknown} {
 		m.reservations.WithLabelValues(o)
 	}
 	return m, nil

@@ -20,8 +20,13 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeOK(w, map[string]string{"status": "alive"})
 }
 
-// readyz answers 200 only when every dependency answers within 2s, and 503 naming the failing ones otherwise.
+// readyz answers 200 only when every dependency answers within 2s, and 503 naming the failing ones otherwise;
+// 503 also once Drain was called.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, "not ready: shutting down", nil)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status := make(map[string]string, len(s.deps.Checks))

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,6 +112,8 @@ type Server struct {
 	// infoCache maps product id -> saleInfo (name and price never change once listed).
 	infoCache sync.Map
 	handler   http.Handler
+	// draining is set by Drain: the process is about to stop.
+	draining atomic.Bool
 }
 
 // New builds a Server.
@@ -147,8 +150,19 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. While draining, every answer carries "Connection: close", so clients stop
+// reusing connections to this process before its listener closes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		w.Header().Set("Connection", "close")
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+// Drain tells the outside that this process is going away: /readyz answers 503 from now on (load balancers stop
+// sending it traffic) while every other endpoint keeps answering. Call it a drain period before
+// http.Server.Shutdown. Safe for concurrent use; idempotent.
+func (s *Server) Drain() { s.draining.Store(true) }
 
 // Run sweeps the rate limiter's idle buckets until ctx is done.
 func (s *Server) Run(ctx context.Context) {
@@ -167,17 +181,16 @@ func (s *Server) Run(ctx context.Context) {
 	}
 }
 
-// respond writes err as the contract's envelope, or data with 200 when err is nil. Unexpected errors are logged
-// once and answered 500.
+// respond writes err as the contract's envelope (status and message from errorStatus), or data with 200 when err
+// is nil. Unexpected errors are logged once and answered 500.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, data any, err error) {
 	if err == nil {
 		writeOK(w, data)
 		return
 	}
-	if e, ok := asAPIError(err); ok {
-		writeJSON(w, e.status, e.msg, nil)
-		return
+	status, msg := errorStatus(err)
+	if status == http.StatusInternalServerError {
+		s.deps.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	s.deps.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	writeJSON(w, http.StatusInternalServerError, "internal error", nil)
+	writeJSON(w, status, msg, nil)
 }

@@ -80,7 +80,7 @@ type stackOption func(*httpapi.Config, *httpapi.Deps)
 
 func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
-	s := &stack{t: t, rdb: schematest.Redis(t), db: schematest.MySQL(t), namesrv: schematest.Namesrv(t),
+	s := &stack{t: t, rdb: schematest.RedisDB(t, schematest.RedisDBHTTPAPI), db: schematest.MySQL(t), namesrv: schematest.Namesrv(t),
 		topic: schematest.Topic("httpapi")}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -43,6 +43,9 @@ type Config struct {
 	// QueueSize is how many events may wait for the fast path; beyond it Deliver leaves events to the relay.
 	// Defaults to 16384.
 	QueueSize int
+	// Now is the process's clock, which times the fast path's Backoff; nil means time.Now. The ages of outbox
+	// entries are never taken on it: stream ids carry the Redis clock, and the relay reads that clock (TIME).
+	Now func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -66,6 +69,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = 16384
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 }
 
@@ -127,7 +133,7 @@ func New(cfg Config, rdb redis.UniversalClient, pub message.Publisher, reg prome
 // when the event was left to the relay instead: the fast path is paused after a failed publish (Backoff), its
 // queue is full, or the Outbox is closed.
 func (o *Outbox) Deliver(_ context.Context, productID int64, streamID string, e events.Event) bool {
-	if time.Now().UnixNano() < o.fastOffUntil.Load() {
+	if o.cfg.Now().UnixNano() < o.fastOffUntil.Load() {
 		o.metrics.fastSkipped.Inc()
 		return false
 	}
@@ -189,7 +195,7 @@ func (o *Outbox) flush(batch []delivery) {
 		evs[i] = d.event
 	}
 	if err := o.publish(ctx, evs...); err != nil {
-		o.fastOffUntil.Store(time.Now().Add(o.cfg.Backoff).UnixNano())
+		o.fastOffUntil.Store(o.cfg.Now().Add(o.cfg.Backoff).UnixNano())
 		o.log.Warn("publish failed, leaving the events to the outbox relay", "events", len(evs), "err", err)
 		return
 	}
@@ -198,6 +204,7 @@ func (o *Outbox) flush(batch []delivery) {
 		pipe.XDel(ctx, schema.KeysFor(d.productID).Outbox, d.streamID)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
+		o.metrics.ackFailures.Add(float64(len(batch)))
 		o.log.Warn("outbox ack failed; the relay will publish the events again", "events", len(batch), "err", err)
 	}
 }
@@ -224,8 +231,9 @@ func (o *Outbox) publish(ctx context.Context, evs ...events.Event) error {
 }
 
 // Run relays until ctx is done: every Interval it walks every loaded product's outbox, republishes the entries
-// older than MinAge in batches and removes them, and updates the depth and age gauges. Errors are logged and
-// retried on the next pass. Run returns nil when ctx is cancelled.
+// older than MinAge (by the Redis clock) in batches and removes them, parks the entries that cannot become an
+// event (schema.ParkOutbox), and updates the depth and age gauges. Errors are logged and retried on the next
+// pass. Run returns nil when ctx is cancelled.
 func (o *Outbox) Run(ctx context.Context) error {
 	t := time.NewTicker(o.cfg.Interval)
 	defer t.Stop()
@@ -242,21 +250,35 @@ func (o *Outbox) Run(ctx context.Context) error {
 }
 
 // RelayOnce makes one relay pass and returns the first error met (later products are still relayed).
-func (o *Outbox) RelayOnce(ctx context.Context) error {
+func (o *Outbox) RelayOnce(ctx context.Context) error { return o.relay(ctx, o.cfg.MinAge) }
+
+// Flush publishes every entry waiting in the outbox, however young: the last pass of a process going down, once
+// its fast path is closed (entries another process is publishing at that moment may reach the broker twice).
+func (o *Outbox) Flush(ctx context.Context) error { return o.relay(ctx, 0) }
+
+func (o *Outbox) relay(ctx context.Context, minAge time.Duration) error {
 	ids, err := o.rdb.SMembers(ctx, schema.ProductsKey).Result()
 	if err != nil {
 		return fmt.Errorf("list products: %w", err)
 	}
+	// Stream ids carry the Redis clock: the cutoff and the ages are taken on it, not on this process's clock.
+	now, err := schema.RedisTime(ctx, o.rdb)
+	if err != nil {
+		return err
+	}
+	cutoff := now.Add(-minAge)
+	if minAge == 0 {
+		cutoff = cutoff.Add(time.Millisecond) // the cutoff is exclusive and in ms: take this ms's entries too
+	}
 	var firstErr error
 	var depth int64
 	var oldest time.Time
-	now := time.Now()
 	for _, s := range ids {
 		id, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			continue
 		}
-		if err := o.relayProduct(ctx, id, now.Add(-o.cfg.MinAge)); err != nil && firstErr == nil {
+		if err := o.relayProduct(ctx, id, cutoff); err != nil && firstErr == nil {
 			firstErr = err
 		}
 		n, first, err := schema.OutboxStats(ctx, o.rdb, id)
@@ -275,7 +297,7 @@ func (o *Outbox) RelayOnce(ctx context.Context) error {
 	if oldest.IsZero() {
 		o.metrics.oldestAge.Set(0)
 	} else {
-		o.metrics.oldestAge.Set(time.Since(oldest).Seconds())
+		o.metrics.oldestAge.Set(max(now.Sub(oldest), 0).Seconds())
 	}
 	return firstErr
 }
@@ -286,24 +308,45 @@ func (o *Outbox) relayProduct(ctx context.Context, productID int64, cutoff time.
 		if err != nil || len(entries) == 0 {
 			return err
 		}
-		evs := make([]events.Event, len(entries))
-		ids := make([]string, len(entries))
-		for i, e := range entries {
-			evs[i], ids[i] = e.Event, e.StreamID
+		evs := make([]events.Event, 0, len(entries))
+		ids := make([]string, 0, len(entries))
+		for _, e := range entries {
+			if e.Err != nil {
+				if err := o.park(ctx, productID, e); err != nil {
+					return err
+				}
+				continue
+			}
+			evs, ids = append(evs, e.Event), append(ids, e.StreamID)
 		}
-		pctx, cancel := context.WithTimeout(ctx, o.cfg.PublishTimeout*5)
-		err = o.publish(pctx, evs...)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("relay product %d: %w", productID, err)
-		}
-		o.metrics.relayed.Add(float64(len(evs)))
-		o.fastOffUntil.Store(0)
-		if err := schema.AckOutbox(ctx, o.rdb, productID, ids...); err != nil {
-			return err
+		if len(evs) > 0 {
+			pctx, cancel := context.WithTimeout(ctx, o.cfg.PublishTimeout*5)
+			err = o.publish(pctx, evs...)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("relay product %d: %w", productID, err)
+			}
+			o.metrics.relayed.Add(float64(len(evs)))
+			o.fastOffUntil.Store(0)
+			if err := schema.AckOutbox(ctx, o.rdb, productID, ids...); err != nil {
+				o.metrics.ackFailures.Add(float64(len(ids)))
+				return err
+			}
 		}
 		if int64(len(entries)) < o.cfg.BatchSize {
 			return nil
 		}
 	}
+}
+
+// park moves an entry that cannot become an event to the product's dead-letter stream (schema.OutboxDeadKey), so
+// that it no longer holds up the entries behind it; it is counted and logged, never dropped.
+func (o *Outbox) park(ctx context.Context, productID int64, e schema.OutboxEntry) error {
+	if err := schema.ParkOutbox(ctx, o.rdb, productID, e, e.Err.Error()); err != nil {
+		return err
+	}
+	o.metrics.parked.Inc()
+	o.log.Error("undecodable outbox entry parked", "product_id", productID, "stream_id", e.StreamID,
+		"dead_letter_stream", schema.OutboxDeadKey(productID), "err", e.Err)
+	return nil
 }

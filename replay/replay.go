@@ -57,7 +57,7 @@ type Config struct {
 	// ConsumerWindow is how recent a heartbeat must be to count as a running consumer. Defaults to
 	// DefaultConsumerWindow.
 	ConsumerWindow time.Duration
-	// Now is the clock used to judge heartbeats. Defaults to time.Now.
+	// Now is the clock of checkpoints. Defaults to time.Now. (Heartbeats are judged on the database clock.)
 	Now func() time.Time
 }
 
@@ -245,7 +245,7 @@ func Run(ctx context.Context, src *sql.DB, cfg Config) (Result, error) {
 }
 
 func refuseLiveConsumers(ctx context.Context, db *sql.DB, cfg Config) error {
-	live, err := schema.LiveConsumers(ctx, db, cfg.Now(), cfg.ConsumerWindow)
+	live, err := schema.LiveConsumers(ctx, db, cfg.ConsumerWindow)
 	if err != nil {
 		return fmt.Errorf("replay in place: %w", err)
 	}
@@ -321,42 +321,52 @@ func apply(ctx context.Context, src, target *sql.DB, cfg Config, res *Result, to
 	return ctx.Err()
 }
 
-// read sends the rows with after < seq ≤ end in batches of size n, then closes out. It stops when ctx ends.
+// read sends the rows with after < seq ≤ end in batches of size n, then closes out. It stops when ctx ends, also
+// while a send is blocked: apply may return early (an error, an interruption) and never receive again.
 func read(ctx context.Context, src *sql.DB, after, end int64, n int, out chan<- batch) {
 	defer close(out)
+	send := func(b batch) bool {
+		select {
+		case out <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	q := `SELECT seq, event_type, payload FROM ` + schema.EventTable + ` WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`
 	for after < end {
-		rows, err := src.QueryContext(ctx, q, after, end, n)
+		b, err := readBatch(ctx, src, q, after, end, n)
 		if err != nil {
-			out <- batch{err: fmt.Errorf("replay: read events after seq %d: %w", after, err)}
-			return
-		}
-		b := make([]row, 0, n)
-		var payload []byte
-		for rows.Next() {
-			var r row
-			if err := rows.Scan(&r.seq, &r.typ, &payload); err != nil {
-				_ = rows.Close()
-				out <- batch{err: fmt.Errorf("replay: read events after seq %d: %w", after, err)}
-				return
-			}
-			r.e, r.err = events.Decode(r.typ, payload)
-			b = append(b, r)
-		}
-		if err := rows.Err(); err != nil {
-			out <- batch{err: fmt.Errorf("replay: read events after seq %d: %w", after, err)}
+			send(batch{err: fmt.Errorf("replay: read events after seq %d: %w", after, err)})
 			return
 		}
 		if len(b) == 0 {
 			return
 		}
 		after = b[len(b)-1].seq
-		select {
-		case out <- batch{rows: b}:
-		case <-ctx.Done():
+		if !send(batch{rows: b}) {
 			return
 		}
 	}
+}
+
+func readBatch(ctx context.Context, src *sql.DB, q string, after, end int64, n int) ([]row, error) {
+	rows, err := src.QueryContext(ctx, q, after, end, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	b := make([]row, 0, n)
+	var payload []byte
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.seq, &r.typ, &payload); err != nil {
+			return nil, err
+		}
+		r.e, r.err = events.Decode(r.typ, payload)
+		b = append(b, r)
+	}
+	return b, rows.Err()
 }
 
 // applyBatch applies one batch and moves the checkpoint in one transaction. A bad event (without SkipBad) or

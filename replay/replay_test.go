@@ -288,7 +288,10 @@ func TestReplayInPlaceRefusesWhileAConsumerRuns(t *testing.T) {
 	sums := projectionstest.Checksums(t, live)
 	ctx := context.Background()
 
-	if err := schema.Heartbeat(ctx, live, "consumer-gone", time.Now().Add(-time.Minute)); err != nil {
+	if err := schema.Heartbeat(ctx, live, "consumer-gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := live.ExecContext(ctx, `UPDATE tb_consumer_heartbeat SET seen_at = seen_at - INTERVAL 1 MINUTE`); err != nil {
 		t.Fatal(err)
 	}
 	res := run(t, live, replay.Config{InPlace: true, Batch: 100})
@@ -296,7 +299,7 @@ func TestReplayInPlaceRefusesWhileAConsumerRuns(t *testing.T) {
 		t.Fatalf("in-place checksums %v; live before %v", res.Checksums, sums)
 	}
 
-	if err := schema.Heartbeat(ctx, live, "host-a:4242", time.Now()); err != nil {
+	if err := schema.Heartbeat(ctx, live, "host-a:4242"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := replay.Run(ctx, live, replay.Config{InPlace: true})

@@ -7,10 +7,12 @@ import (
 	"time"
 )
 
-// Heartbeat records that a consumer process is alive. Consumers call it every few seconds; it is idempotent.
-func Heartbeat(ctx context.Context, db *sql.DB, instance string, now time.Time) error {
-	_, err := db.ExecContext(ctx, `INSERT INTO tb_consumer_heartbeat (instance, seen_at) VALUES (?, ?)
-		ON DUPLICATE KEY UPDATE seen_at = VALUES(seen_at)`, instance, now.UTC())
+// Heartbeat records that a consumer process is alive, at the database's clock (so that consumers and `seckill
+// replay` on hosts whose clocks differ judge the same row the same way). Consumers call it every few seconds; it
+// is idempotent.
+func Heartbeat(ctx context.Context, db *sql.DB, instance string) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO tb_consumer_heartbeat (instance, seen_at) VALUES (?, UTC_TIMESTAMP(3))
+		ON DUPLICATE KEY UPDATE seen_at = VALUES(seen_at)`, instance)
 	if err != nil {
 		return fmt.Errorf("heartbeat of %s: %w", instance, err)
 	}
@@ -25,10 +27,10 @@ func ForgetConsumer(ctx context.Context, db *sql.DB, instance string) error {
 	return nil
 }
 
-// LiveConsumers returns the consumer instances seen since now - within.
-func LiveConsumers(ctx context.Context, db *sql.DB, now time.Time, within time.Duration) ([]string, error) {
-	rows, err := db.QueryContext(ctx, `SELECT instance FROM tb_consumer_heartbeat WHERE seen_at >= ? ORDER BY instance`,
-		now.Add(-within).UTC())
+// LiveConsumers returns the consumer instances whose heartbeat is younger than within, by the database's clock.
+func LiveConsumers(ctx context.Context, db *sql.DB, within time.Duration) ([]string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT instance FROM tb_consumer_heartbeat
+		WHERE seen_at >= UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND ORDER BY instance`, within.Microseconds())
 	if err != nil {
 		return nil, fmt.Errorf("list live consumers: %w", err)
 	}

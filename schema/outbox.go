@@ -13,18 +13,48 @@ import (
 )
 
 // OutboxEntry is one event the Lua scripts appended to a product's outbox stream, not yet confirmed as stored
-// by RocketMQ. StreamID is its stream id (its first part is the Redis time of the append, in ms).
+// by RocketMQ. StreamID is its stream id (its first part is the Redis time of the append, in ms). An entry that
+// cannot be turned into an event has a nil Event and Err wrapping ErrBadOutboxEntry; Fields holds its raw
+// fields, for ParkOutbox.
 type OutboxEntry struct {
 	StreamID string
 	Event    events.Event
+	Err      error
+	Fields   map[string]any
 }
 
-// Age is how long the entry has waited, by the Redis clock embedded in its stream id.
+// OutboxDeadKey is the stream where ParkOutbox keeps a product's undecodable outbox entries (same hash tag as
+// the product's other keys).
+func OutboxDeadKey(productID int64) string { return KeysFor(productID).Outbox + ":dead" }
+
+// ParkOutbox moves an entry that cannot be published from a product's outbox to its dead-letter stream
+// (OutboxDeadKey), with its original fields plus "stream_id" and "reason", in one MULTI/EXEC: the entry is never
+// both parked and waiting, nor neither. Parking an entry already parked adds a second copy; the relay parks an
+// entry once, as it leaves the outbox in the same step.
+func ParkOutbox(ctx context.Context, rdb redis.Cmdable, productID int64, e OutboxEntry, reason string) error {
+	vals := make(map[string]any, len(e.Fields)+2)
+	for k, v := range e.Fields {
+		vals[k] = v
+	}
+	vals["stream_id"], vals["reason"] = e.StreamID, reason
+	pipe := rdb.TxPipeline()
+	pipe.XAdd(ctx, &redis.XAddArgs{Stream: OutboxDeadKey(productID), Values: vals})
+	pipe.XDel(ctx, KeysFor(productID).Outbox, e.StreamID)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("park outbox entry %s of product %d: %w", e.StreamID, productID, err)
+	}
+	return nil
+}
+
+// Age is how long the entry has waited at now, a time of the Redis clock (RedisTime): the time embedded in its
+// stream id is Redis's.
 func (e OutboxEntry) Age(now time.Time) time.Duration {
 	return now.Sub(streamTime(e.StreamID))
 }
 
-// ReadOutbox returns up to count entries of a product's outbox appended before the cutoff, oldest first.
+// ReadOutbox returns up to count entries of a product's outbox appended before the cutoff (a time of the Redis
+// clock, see RedisTime), oldest first. An undecodable entry is returned too, with Err set, so that one bad entry
+// never hides the others.
 func ReadOutbox(ctx context.Context, rdb redis.Cmdable, productID int64, cutoff time.Time, count int64) ([]OutboxEntry, error) {
 	k := KeysFor(productID)
 	msgs, err := rdb.XRangeN(ctx, k.Outbox, "-", "("+strconv.FormatInt(cutoff.UnixMilli(), 10), count).Result()
@@ -35,11 +65,23 @@ func ReadOutbox(ctx context.Context, rdb redis.Cmdable, productID int64, cutoff 
 	for _, m := range msgs {
 		e, err := outboxEvent(productID, m.Values)
 		if err != nil {
-			return nil, fmt.Errorf("outbox entry %s of product %d: %w", m.ID, productID, err)
+			out = append(out, OutboxEntry{StreamID: m.ID, Fields: m.Values,
+				Err: fmt.Errorf("outbox entry %s of product %d: %w", m.ID, productID, err)})
+			continue
 		}
-		out = append(out, OutboxEntry{StreamID: m.ID, Event: e})
+		out = append(out, OutboxEntry{StreamID: m.ID, Event: e, Fields: m.Values})
 	}
 	return out, nil
+}
+
+// RedisTime returns the Redis server's clock, the clock of outbox stream ids: ages and cutoffs of outbox entries
+// are measured on it, never on the caller's clock.
+func RedisTime(ctx context.Context, rdb redis.Cmdable) (time.Time, error) {
+	t, err := rdb.Time(ctx).Result()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read redis time: %w", err)
+	}
+	return t, nil
 }
 
 // AckOutbox removes delivered entries from a product's outbox. Removing an entry twice is a no-op.

@@ -65,18 +65,39 @@ stop_pidfile() { # stop_pidfile NAME FILE SECONDS
 }
 
 # ---------------------------------------------------------------- Redis
+# AOF with an RDB preamble, rewritten once it has grown by half since the last rewrite (and is over 64 MB): a
+# restart then loads a compact snapshot plus a short tail instead of replaying a whole sale command by command.
+# scripts/aof-reload-bench.sh measures it (docs/restarts.md).
+REDIS_AOF=(--appendonly yes --appendfsync everysec --aof-use-rdb-preamble yes
+  --auto-aof-rewrite-percentage 50 --auto-aof-rewrite-min-size 64mb)
+# How long a restarted Redis may take to load its dataset before `up` gives up.
+REDIS_LOAD_TIMEOUT=${REDIS_LOAD_TIMEOUT:-600}
 redis_ok() { redis-cli -h 127.0.0.1 -p $REDIS_PORT ping 2>/dev/null | grep -q PONG; }
+# redis_loading: Redis answers, but is still loading its dataset (PING answers LOADING).
+redis_loading() { redis-cli -h 127.0.0.1 -p $REDIS_PORT ping 2>&1 | grep -q LOADING; }
+redis_answers() { redis_ok || redis_loading; }
+
+# redis_wait_loaded PIDFILE: waits while Redis loads its AOF, logging its progress, until PING answers PONG.
+redis_wait_loaded() {
+  redis_loading || return 0
+  log "redis is loading its dataset (waiting up to ${REDIS_LOAD_TIMEOUT}s, REDIS_LOAD_TIMEOUT)"
+  local start=$SECONDS
+  wait_until "redis dataset load" "$REDIS_LOAD_TIMEOUT" "$1" redis_ok || return 1
+  log "redis loaded its dataset in about $((SECONDS - start))s"
+}
 
 redis_up() {
   need_cmd redis-server redis-server
   need_cmd redis-cli redis-tools
+  if redis_loading; then redis_wait_loaded "" || die "redis did not finish loading"; fi
   if redis_ok; then log "redis already answering on 127.0.0.1:$REDIS_PORT"; return; fi
   port_open $REDIS_PORT && die "port $REDIS_PORT is taken by something that is not Redis"
   mkdir -p "$RUN/redis"
   redis-server --bind 127.0.0.1 --port $REDIS_PORT --daemonize yes \
     --pidfile "$RUN/redis.pid" --logfile "$RUN/redis.log" --dir "$RUN/redis" \
-    --appendonly yes --appendfsync everysec --auto-aof-rewrite-min-size 512mb --save "" --protected-mode no
-  wait_until redis 20 "" redis_ok || { tail -20 "$RUN/redis.log" >&2; die "redis did not start"; }
+    "${REDIS_AOF[@]}" --save "" --protected-mode no
+  wait_until redis 20 "" redis_answers || { tail -20 "$RUN/redis.log" >&2; die "redis did not start"; }
+  redis_wait_loaded "$RUN/redis.pid" || { tail -20 "$RUN/redis.log" >&2; die "redis did not finish loading"; }
   log "redis up on 127.0.0.1:$REDIS_PORT"
 }
 

@@ -36,6 +36,7 @@ type Config struct {
 	RetrySchedule   []time.Duration // SECKILL_RETRY_SCHEDULE: comma-separated delays of the broker-delayed retries
 	OutboxMinAge    time.Duration   // SECKILL_OUTBOX_MIN_AGE: when the relay republishes an unconfirmed event
 	Consumers       bool            // SECKILL_CONSUMERS: run the projection consumers inside `serve`
+	ShutdownDrain   time.Duration   // SECKILL_SHUTDOWN_DRAIN: /readyz answers 503 this long before the listener closes
 	ShutdownTimeout time.Duration   // SECKILL_SHUTDOWN_TIMEOUT
 	LogLevel        slog.Level      // SECKILL_LOG_LEVEL: debug, info, warn, error
 	PprofAddr       string          // SECKILL_PPROF_ADDR: where to serve /debug/pprof, empty = nowhere
@@ -67,6 +68,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		RetrySchedule:   r.durations("SECKILL_RETRY_SCHEDULE", rocketMQRetrySchedule),
 		OutboxMinAge:    r.duration("SECKILL_OUTBOX_MIN_AGE", "3s"),
 		Consumers:       r.boolean("SECKILL_CONSUMERS", true),
+		ShutdownDrain:   r.duration("SECKILL_SHUTDOWN_DRAIN", "5s"),
 		ShutdownTimeout: r.duration("SECKILL_SHUTDOWN_TIMEOUT", "20s"),
 		LogLevel:        r.level("SECKILL_LOG_LEVEL", "info"),
 		PprofAddr:       r.str("SECKILL_PPROF_ADDR", ""),

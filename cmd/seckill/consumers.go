@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 
 	"github.com/seckill/seckill/handlers"
 	"github.com/seckill/seckill/projections"
+	"github.com/seckill/seckill/replay"
 	"github.com/seckill/seckill/rocketmqpubsub"
 	"github.com/seckill/seckill/schema"
 )
@@ -40,9 +43,11 @@ func handlersConfig(cfg Config) handlers.Config {
 
 // startConsumers creates the consumer topics, starts the projection router and a heartbeat (so `seckill replay
 // --in-place` knows consumers run), and returns once the router runs. Both stop when ctx is cancelled or the
-// router is closed; wg tracks them and a router failure goes to errs.
+// router is closed; wg tracks them and a router failure goes to errs. The router handles a message only while the
+// heartbeat is fresh (see heartbeat): a consumer that replay cannot see does not write.
 func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb *redis.Client, pub message.Publisher,
-	reg prometheus.Registerer, wlog watermill.LoggerAdapter, wg *sync.WaitGroup, errs chan<- error) (*message.Router, error) {
+	reg prometheus.Registerer, log *slog.Logger, wg *sync.WaitGroup, errs chan<- error) (*message.Router, error) {
+	wlog := watermill.NewSlogLogger(log)
 	hcfg := handlersConfig(cfg)
 	for _, t := range []string{hcfg.Topic, hcfg.RetryTopic, hcfg.DLQTopic, hcfg.TimeoutTopic} {
 		if err := ensureTopic(ctx, cfg, t); err != nil {
@@ -70,7 +75,12 @@ func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb *redis.Clie
 		_ = batcher.Close()
 		return nil, err
 	}
-	instance := consumerInstance()
+	hb, err := newHeartbeat(db, consumerInstance(), reg, log)
+	if err != nil {
+		_ = batcher.Close()
+		return nil, err
+	}
+	router.AddMiddleware(hb.hold)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -81,7 +91,7 @@ func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb *redis.Clie
 	}()
 	go func() {
 		defer wg.Done()
-		heartbeat(ctx, db, instance, router.Running())
+		hb.run(ctx, router.Running())
 	}()
 	select {
 	case <-router.Running():
@@ -96,22 +106,107 @@ func consumerInstance() string {
 	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
-// heartbeat refreshes the consumer's row every 5s from when running closes until ctx ends, then removes it.
-func heartbeat(ctx context.Context, db *sql.DB, instance string, running <-chan struct{}) {
+// Heartbeat timing. `seckill replay --in-place` counts a consumer as running while its heartbeat is younger than
+// replay.DefaultConsumerWindow (15s); a consumer handles messages only while its last successful heartbeat began
+// less than heartbeatLease ago, so whenever it writes, replay sees it.
+const (
+	heartbeatInterval = 5 * time.Second
+	heartbeatRetry    = time.Second
+	heartbeatLease    = replay.DefaultConsumerWindow - heartbeatInterval
+)
+
+// heartbeat records the consumer's row in tb_consumer_heartbeat and is the guard that makes it true: the
+// router's messages wait (hold) while the lease of the last successful heartbeat has run out (MySQL unreachable,
+// the row not written). Failures are counted (seckill_consumer_heartbeat_failures_total) and logged when a
+// streak starts and ends. Safe for concurrent use.
+type heartbeat struct {
+	db       *sql.DB
+	instance string
+	log      *slog.Logger
+	failures prometheus.Counter
+	now      func() time.Time
+	lease    time.Duration
+	// okAt is the time (unix ns, this process's clock) at which the last successful heartbeat began; 0 = never.
+	// The row's seen_at is the database's clock when it was written, later than that: a message passes only
+	// while less than lease has elapsed since, so the row is younger than replay's window whenever one passes.
+	okAt atomic.Int64
+}
+
+func newHeartbeat(db *sql.DB, instance string, reg prometheus.Registerer, log *slog.Logger) (*heartbeat, error) {
+	h := &heartbeat{db: db, instance: instance, log: log, now: time.Now, lease: heartbeatLease,
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "seckill_consumer_heartbeat_failures_total",
+			Help: "Consumer heartbeats that could not be written; past the lease the consumer holds its messages."})}
+	if err := reg.Register(h.failures); err != nil {
+		return nil, fmt.Errorf("register heartbeat metrics: %w", err)
+	}
+	return h, nil
+}
+
+// fresh reports whether the last successful heartbeat is recent enough for replay to see this consumer.
+func (h *heartbeat) fresh() bool {
+	ok := h.okAt.Load()
+	return ok != 0 && h.now().Sub(time.Unix(0, ok)) < h.lease
+}
+
+// hold is router middleware: it lets a message through only while the heartbeat is fresh, and otherwise waits
+// (the message stays unacknowledged) until it is or the message's context ends (then the broker redelivers it).
+func (h *heartbeat) hold(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		if !h.fresh() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for !h.fresh() {
+				select {
+				case <-msg.Context().Done():
+					return nil, fmt.Errorf("consumer heartbeat stale, message held: %w", msg.Context().Err())
+				case <-t.C:
+				}
+			}
+		}
+		return next(msg)
+	}
+}
+
+// beat writes the heartbeat once and renews the lease when it succeeds.
+func (h *heartbeat) beat(ctx context.Context) error {
+	start := h.now()
+	if err := schema.Heartbeat(ctx, h.db, h.instance); err != nil {
+		h.failures.Inc()
+		return err
+	}
+	h.okAt.Store(start.UnixNano())
+	return nil
+}
+
+// run beats every heartbeatInterval (every heartbeatRetry while failing) from when running closes until ctx ends,
+// then removes the row.
+func (h *heartbeat) run(ctx context.Context, running <-chan struct{}) {
 	select {
 	case <-running:
 	case <-ctx.Done():
 		return
 	}
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
+	failing := 0
 	for {
-		_ = schema.Heartbeat(ctx, db, instance, time.Now())
+		wait := heartbeatInterval
+		if err := h.beat(ctx); err != nil && ctx.Err() == nil {
+			if failing == 0 {
+				h.log.Warn("consumer heartbeat failed; past its lease the consumer holds its messages",
+					"instance", h.instance, "lease", h.lease, "err", err)
+			}
+			failing++
+			wait = heartbeatRetry
+		} else if failing > 0 {
+			h.log.Info("consumer heartbeat back", "instance", h.instance, "failed_beats", failing)
+			failing = 0
+		}
 		select {
 		case <-ctx.Done():
-			_ = schema.ForgetConsumer(context.Background(), db, instance)
+			if err := schema.ForgetConsumer(context.Background(), h.db, h.instance); err != nil {
+				h.log.Warn("consumer heartbeat not removed; it expires by itself", "instance", h.instance, "err", err)
+			}
 			return
-		case <-t.C:
+		case <-time.After(wait):
 		}
 	}
 }
@@ -143,7 +238,7 @@ func consume(ctx context.Context, cfg Config, stderr io.Writer) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 1)
-	router, err := startConsumers(runCtx, cfg, st.db, st.rdb, st.pub, reg, wlog, &wg, errs)
+	router, err := startConsumers(runCtx, cfg, st.db, st.rdb, st.pub, reg, log, &wg, errs)
 	if err != nil {
 		return err
 	}

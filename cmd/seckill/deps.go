@@ -23,16 +23,23 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
 }
 
-// openRedis connects to Redis and loads the scripts; the error names SECKILL_REDIS_ADDR.
+// redisLoadTimeout bounds the wait for a Redis that answers LOADING at start (it is reading its AOF after a
+// restart; docs/restarts.md has the time a big one takes).
+const redisLoadTimeout = 5 * time.Minute
+
+// openRedis connects to Redis, waits while it is still loading its dataset, and loads the scripts; the error
+// names SECKILL_REDIS_ADDR. The client never retries a command by itself (schema.NewClient).
 func openRedis(ctx context.Context, cfg Config) (*redis.Client, error) {
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, PoolSize: 256,
+	rdb := schema.NewClient(redis.Options{Addr: cfg.RedisAddr, PoolSize: 256,
 		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
-	ctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
+	lctx, lcancel := context.WithTimeout(ctx, redisLoadTimeout)
+	defer lcancel()
+	if err := schema.WaitLoaded(lctx, rdb, 200*time.Millisecond); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("SECKILL_REDIS_ADDR=%s: redis does not answer: %w", cfg.RedisAddr, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
 	if err := schema.LoadScripts(ctx, rdb); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("SECKILL_REDIS_ADDR=%s: %w", cfg.RedisAddr, err)

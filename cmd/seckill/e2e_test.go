@@ -47,7 +47,7 @@ func startApp(t *testing.T, extra map[string]string) *app {
 		"SECKILL_ADMIN_TOKEN": e2eToken, "SECKILL_BUYER_JWT_SECRET": e2eSecret, "SECKILL_TOPIC": "e2e-" + suffix, "SECKILL_CONSUMER_GROUP": "e2e-" + suffix,
 		"SECKILL_RATE_PER_USER": "0", "SECKILL_CONSUMER_THROTTLE": "0", "SECKILL_OUTBOX_MIN_AGE": "500ms",
 		"SECKILL_RETRY_SCHEDULE": "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms",
-		"SECKILL_LOG_LEVEL":      "warn",
+		"SECKILL_LOG_LEVEL":      "warn", "SECKILL_SHUTDOWN_DRAIN": "1ms",
 	}
 	for k, v := range extra {
 		env[k] = v

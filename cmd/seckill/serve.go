@@ -37,7 +37,8 @@ func newRegistry() *prometheus.Registry {
 }
 
 // serve runs the HTTP API, the outbox relay and, unless cfg.Consumers is false, the projection consumers, until
-// ctx is cancelled; then it stops taking requests, drains what is in flight and makes a last relay pass.
+// ctx is cancelled; then /readyz answers 503 for cfg.ShutdownDrain while requests are still served, the listener
+// closes, the requests in flight are answered, the outbox is flushed and the consumers stop.
 func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -114,7 +115,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	go func() { defer wg.Done(); srv.Run(runCtx) }()
 	var router interface{ Close() error }
 	if cfg.Consumers {
-		r, err := startConsumers(runCtx, cfg, db, rdb, pub, reg, wlog, &wg, errs)
+		r, err := startConsumers(runCtx, cfg, db, rdb, pub, reg, log, &wg, errs)
 		if err != nil {
 			return err
 		}
@@ -133,17 +134,28 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: draining requests")
+		// Readiness goes 503 first, so that load balancers stop sending requests while this process still
+		// answers them; only then does the listener close.
+		srv.Drain()
+		log.Info("shutting down: /readyz answers 503, draining", "drain", cfg.ShutdownDrain)
+		t := time.NewTimer(cfg.ShutdownDrain)
+		select {
+		case <-t.C:
+		case runErr = <-errs:
+			t.Stop()
+		}
 	case runErr = <-errs:
+		srv.Drain()
 		log.Error("stopping", "err", runErr)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Shutdown closes the listener and idle connections and waits for the requests in flight to be answered.
 	if err := httpSrv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	_ = ob.Close()
-	if err := ob.RelayOnce(sctx); err != nil {
+	_ = ob.Close() // publishes what the requests queued
+	if err := ob.Flush(sctx); err != nil {
 		log.Warn("last outbox pass failed; the entries stay in Redis for the next start", "err", err)
 	}
 	if router != nil {
@@ -191,7 +203,7 @@ func pingRocketMQ(ctx context.Context, cfg Config) error {
 // not known here: check such a product with GET /admin/products/{id}/audit.
 func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger) error {
 	rows, err := db.QueryContext(ctx, `SELECT p.id, p.product_name, p.price, p.stock, p.start_time, p.end_time,
-		COALESCE((SELECT JSON_VALUE(e.payload, '$.stock') FROM tb_event e WHERE e.event_type = ? AND e.aggregate_id = CAST(p.id AS CHAR) LIMIT 1), p.stock)
+		COALESCE((SELECT JSON_VALUE(e.payload, '$.stock') FROM tb_event e WHERE e.event_type = ? AND e.aggregate_id = CAST(p.id AS CHAR) ORDER BY e.seq LIMIT 1), p.stock)
 		FROM tb_seckill_product p`, events.TypeProductListed)
 	if err != nil {
 		return fmt.Errorf("warm-up: list products: %w", err)

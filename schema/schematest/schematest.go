@@ -110,9 +110,20 @@ func MySQL(t testing.TB) Database {
 func RedisAddr() string { return env("SECKILL_REDIS_ADDR", DefaultRedis) }
 
 // Redis returns a client of the test Redis. Tests isolate themselves by using fresh product ids (ProductID).
-func Redis(t testing.TB) *redis.Client {
+func Redis(t testing.TB) *redis.Client { return RedisDB(t, 0) }
+
+// Redis databases of their own for the tests of packages that run an outbox relay on a private topic: a relay
+// pass walks every product of its database, so in a shared one it would move other tests' outbox entries to its
+// own topic.
+const (
+	RedisDBOutbox  = 9
+	RedisDBHTTPAPI = 10
+)
+
+// RedisDB returns a client of database db of the test Redis.
+func RedisDB(t testing.TB, db int) *redis.Client {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: RedisAddr(), PoolSize: 64})
+	rdb := redis.NewClient(&redis.Options{Addr: RedisAddr(), DB: db, PoolSize: 64})
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -132,7 +143,7 @@ func ProductID(t testing.TB, rdb *redis.Client) int64 {
 		k := schema.KeysFor(id)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		rdb.Del(ctx, k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox)
+		rdb.Del(ctx, k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox, schema.OutboxDeadKey(id))
 		rdb.SRem(ctx, schema.ProductsKey, id)
 	})
 	return id

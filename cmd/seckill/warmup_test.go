@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/schema"
+	"github.com/seckill/seckill/schema/schematest"
+)
+
+// TestWarmUpTakesTheListedStockOfTheFirstListing: a product MySQL knows and Redis lost is loaded back with the
+// listed stock of its first ProductListed (lowest seq), whatever other ProductListed the event store holds for it
+// and in whatever order the rows were written.
+func TestWarmUpTakesTheListedStockOfTheFirstListing(t *testing.T) {
+	db := schematest.MySQL(t).DB
+	rdb := schematest.Redis(t)
+	id := schematest.ProductID(t, rdb)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `INSERT INTO tb_seckill_product (id, product_name, price, stock, version,
+		create_time, update_time) VALUES (?, 'Phone', 10.00, 80, 2, NOW(3), NOW(3))`, id); err != nil {
+		t.Fatal(err)
+	}
+	listed := func(seq, stock int64) {
+		t.Helper()
+		e := events.ProductListed{EventID: uuid.NewString(), ProductID: id, Name: "Phone", Price: 1000, Stock: stock}
+		payload, err := events.Encode(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO tb_event (seq, event_id, event_type, aggregate_id, payload,
+			occurred_at) VALUES (?, ?, ?, ?, ?, NOW(3))`, seq, e.EventID, events.TypeProductListed, id, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listed(20, 55) // written first, listed second
+	listed(10, 100)
+	listed(30, 7)
+	if err := warmUp(ctx, db, rdb, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	k := schema.KeysFor(id)
+	if got, err := rdb.HGet(ctx, k.Info, "listed").Int64(); err != nil || got != 100 {
+		t.Fatalf("listed stock in redis %d (%v), want 100 (the first listing's)", got, err)
+	}
+	if got, err := rdb.Get(ctx, k.Stock).Int64(); err != nil || got != 80 {
+		t.Fatalf("stock in redis %d (%v), want MySQL's 80", got, err)
+	}
+}

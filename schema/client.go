@@ -1,0 +1,99 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// NewClient returns the Redis client the scripts run on: o with MaxRetries -1, so that go-redis never sends a
+// command again by itself. Its default (3 retries on EOF, connection reset, read timeout, LOADING, pool timeout)
+// would run Reserve or Settle a second time after the first run's reply was lost, and the caller would be told the
+// second run's answer ("already bought", "already paid") for the first one's effect. Script.Run's own fallback
+// (EVALSHA, then EVAL on NOSCRIPT) stays: NOSCRIPT means the script did not run. A failed call is classified by
+// ScriptCallError and decided by the caller (the buyer, the router's retry of an idempotent handler, the next
+// relay pass).
+func NewClient(o redis.Options) *redis.Client {
+	o.MaxRetries = -1
+	return redis.NewClient(&o)
+}
+
+// Failed script calls are one of two kinds; ScriptCallError wraps the error in the right one.
+var (
+	// ErrScriptNotRun: the script certainly did not run. The command never left the client (no connection could
+	// be had: dial refused or timed out, pool timeout, client closed) or Redis refused it before running it.
+	ErrScriptNotRun = errors.New("redis script did not run")
+	// ErrScriptOutcomeUnknown: the command may have reached Redis and run, but no reply came (connection reset
+	// or closed, read timeout, the caller's deadline, Redis died mid-call) or the reply was an error raised while
+	// it ran. Only reading the state tells what happened.
+	ErrScriptOutcomeUnknown = errors.New("redis script outcome unknown: it may have run")
+)
+
+// refusedBeforeRun are the error replies with which Redis refuses a script before it writes anything: it is
+// loading its dataset, busy with another script, read-only, out of memory or unable to persist (refused at the
+// script's first write, so nothing was written), or the client is not authorised.
+var refusedBeforeRun = []string{"LOADING ", "BUSY ", "NOSCRIPT ", "MASTERDOWN ", "READONLY ", "OOM ", "MISCONF ",
+	"NOREPLICAS ", "NOAUTH ", "NOPERM ", "WRONGPASS ", "ERR max number of clients"}
+
+// ScriptCallError wraps the error of a script call (Reserve, Settle) in ErrScriptNotRun when the script certainly
+// did not run and in ErrScriptOutcomeUnknown otherwise; nil stays nil. When in doubt it says unknown: "not run" is
+// a promise to the caller that nothing changed.
+func ScriptCallError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if scriptNotRun(err) {
+		return fmt.Errorf("%w: %w", ErrScriptNotRun, err)
+	}
+	return fmt.Errorf("%w: %w", ErrScriptOutcomeUnknown, err)
+}
+
+func scriptNotRun(err error) bool {
+	if errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted) || errors.Is(err, redis.ErrClosed) {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		msg := re.Error()
+		for _, p := range refusedBeforeRun {
+			if strings.HasPrefix(msg, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// IsLoading reports whether Redis answered that it is still loading its dataset (after a restart, from its AOF
+// or RDB file): it will answer once loaded.
+func IsLoading(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "LOADING ")
+}
+
+// WaitLoaded pings Redis every interval while it answers that it is still loading its dataset, and returns once
+// it answers (nil), on any other error, or when ctx ends.
+func WaitLoaded(ctx context.Context, rdb redis.Cmdable, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		err := rdb.Ping(ctx).Err()
+		if err == nil || !IsLoading(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redis still loading its dataset: %w", err)
+		case <-t.C:
+		}
+	}
+}
