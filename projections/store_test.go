@@ -359,4 +359,3 @@ func TestCheckInvariantsFindsBrokenTables(t *testing.T) {
 		t.Fatalf("report %s", rep)
 	}
 }
-
