@@ -105,8 +105,9 @@ func CheckInvariantsWithRedis(ctx context.Context, db *sql.DB, productID, redisS
 // Audit compares a product's sale in Redis (read with schema.ReadSaleState) with MySQL; it is what
 // GET /admin/products/{id}/audit answers and what the tests and the fault suite check.
 //
-// Pending is the number of events Redis stamped that MySQL has not applied (the event sequence against
-// tb_seckill_product.events_applied): events in the outbox, in RocketMQ, in the retry topic or in the DLQ.
+// Pending is the number of events Redis stamped that MySQL has not recorded (the event sequence against
+// tb_seckill_product.events_applied, or, for a product MySQL has no row of, against the events it rejected):
+// events in the outbox, in RocketMQ, in the retry topic or in the DLQ.
 // Whatever is pending, Redis must conserve its stock (listed = stock + Σ live quantity) and neither stock may be
 // negative. Once nothing is pending, every invariant of CheckInvariants must hold and Redis and MySQL must agree
 // order by order (same buyer, quantity and status, no order on one side only) and on the stock: an acknowledged
@@ -115,8 +116,11 @@ func Audit(ctx context.Context, db *sql.DB, productID int64, redis schema.SaleSt
 	r := Report{ProductID: productID, RedisStock: &redis.Stock, Outbox: redis.Outbox}
 	c := checker{ctx: ctx, db: db, r: &r}
 	var applied int64
-	c.scan(`SELECT events_applied FROM tb_seckill_product WHERE id = ?`, &applied)
-	r.Pending = max(0, redis.EventSeq-applied, redis.Outbox)
+	if !c.scan(`SELECT events_applied FROM tb_seckill_product WHERE id = ?`, &applied) && c.err == nil {
+		// No product row: every event of the product that reached MySQL was rejected; those are not pending.
+		c.scan(`SELECT COUNT(*) `+orderEventsOf+` AND JSON_VALUE(e.payload, '$.seq') IS NOT NULL`, &applied)
+	}
+	r.Pending = max(0, redis.EventSeq-applied)
 	atRest := r.Pending == 0
 	c.run(atRest)
 	if c.err != nil {
