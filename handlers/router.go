@@ -1,6 +1,7 @@
 // Package handlers is the consumer side of seckill: a Watermill router that feeds the MySQL projections from
 // seckill-topic, retries on RocketMQ's schedule through a delayed retry topic, parks what still fails in a DLQ
-// (tb_dlq, with ListDLQ and Redrive), compensates rejected reservations and cancels orders left unpaid.
+// (tb_dlq, with ListDLQ and Redrive) and cancels orders left unpaid. It never compensates a projected event:
+// Redis decided it, and the projections record it whatever the order of arrival.
 package handlers
 
 import (
