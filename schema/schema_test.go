@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/schema"
@@ -331,5 +332,36 @@ func TestRestoreOrdersAfterRedisLostItsData(t *testing.T) {
 	}
 	if s, _ := schema.Settle(ctx, rdb, id, no(3), schema.StatePaid, "", uuid.NewString(), time.Now()); s.Outcome != schema.Settled {
 		t.Fatalf("paying a restored order = %+v", s)
+	}
+}
+
+// TestOutboxEntriesOfTheFirstReleaseStillDecode: entries appended by the first release's scripts (no seq, no
+// stock, name, price or quantity on settlements) are still read, as first-release events.
+func TestOutboxEntriesOfTheFirstReleaseStillDecode(t *testing.T) {
+	rdb := schematest.Redis(t)
+	ctx := context.Background()
+	id := loadSale(t, 3, nil, nil)
+	k := schema.KeysFor(id)
+	for _, fields := range [][]any{
+		{"type", "SeckillReserved", "id", "a", "order", "SK1-1", "user", "7", "product", id, "qty", "1", "before", "3",
+			"after", "2", "at", "1700000000000", "name", "x", "price", "100"},
+		{"type", "SeckillOrderPaid", "id", "b", "order", "SK1-1", "user", "7", "product", id, "at", "1700000000001"},
+		{"type", "SeckillOrderCancelled", "id", "c", "order", "SK1-2", "user", "8", "product", id, "qty", "1",
+			"reason", "user", "at", "1700000000002"},
+	} {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: k.Outbox, Values: fields}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := schema.ReadOutbox(ctx, rdb, id, time.Now().Add(time.Minute), 10)
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("read %d entries: %v", len(entries), err)
+	}
+	r := entries[0].Event.(*events.SeckillReserved)
+	p := entries[1].Event.(*events.SeckillOrderPaid)
+	c := entries[2].Event.(*events.SeckillOrderCancelled)
+	if r.Seq != 0 || r.StockAfter != 2 || p.Seq != 0 || p.Quantity != 0 || c.Seq != 0 || c.Quantity != 1 ||
+		c.StockAfter != 0 || c.ProductName != "" {
+		t.Fatalf("first-release entries decoded as %+v %+v %+v", r, p, c)
 	}
 }
