@@ -42,7 +42,9 @@
 // The only rejection left is an event of a product MySQL has no row of (possible only after MySQL lost data) and
 // a second listing of one product. A rejected event is recorded in tb_event with no effect (Rejected), counted by
 // the consumers' metrics, and reported by the audit (Report.Rejected); nothing compensates it, because the order
-// is the buyer's: an operator restores the product and replays.
+// is the buyer's: an operator restores the product and replays. Likewise a second live order of one buyer
+// (which only a Redis that lost its data can decide) is recorded as decided, the mark naming the later one; the
+// invariant checker reports it (one_per_user) rather than the projection hiding it.
 //
 // # Events of the first release
 //
