@@ -34,6 +34,16 @@ func TestOldPayloadsStillDecode(t *testing.T) {
 		"SeckillOrderCancelled.v1.json": &events.SeckillOrderCancelled{EventID: "16fd2706-8baf-433b-82eb-8c7fada847da",
 			OrderNo: "SK1-00000002", UserID: 1003, ProductID: 1, Quantity: 1, Reason: events.ReasonPaymentTimeout,
 			CancelledAt: at("2026-11-23T20:15:00Z")},
+		"SeckillReserved.v2.json": &events.SeckillReserved{EventID: "3d6f4a1e-8c2b-4f0e-9d7a-2b1c5e6f7a80", OrderNo: "SK1-00000003",
+			UserID: 1004, ProductID: 1, ProductName: "iPhone 15 Pro", Price: 699900, Quantity: 1, StockBefore: 9999,
+			StockAfter: 9998, ReservedAt: at("2026-11-23T20:00:01.5Z"), Seq: 7},
+		"SeckillOrderPaid.v2.json": &events.SeckillOrderPaid{EventID: "9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d",
+			OrderNo: "SK1-00000003", UserID: 1004, ProductID: 1, PaidAt: at("2026-11-23T20:02:00Z"), Seq: 9,
+			ProductName: "iPhone 15 Pro", Price: 699900, Quantity: 1},
+		"SeckillOrderCancelled.v2.json": &events.SeckillOrderCancelled{EventID: "b7e8f9a0-1b2c-4d3e-8f4a-5b6c7d8e9f01",
+			OrderNo: "SK1-00000004", UserID: 1005, ProductID: 1, Quantity: 1, Reason: events.ReasonUser,
+			CancelledAt: at("2026-11-23T20:03:00Z"), Seq: 11, StockBefore: 9997, StockAfter: 9998,
+			ProductName: "iPhone 15 Pro", Price: 699900},
 	}
 	files, err := filepath.Glob("testdata/*.json")
 	if err != nil {
@@ -69,9 +79,10 @@ func TestEveryTypeRoundTripsThroughAMessage(t *testing.T) {
 	now := time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
 	all := []events.Event{
 		&events.ProductListed{EventID: "a", ProductID: 1, Name: "x", Price: 1, Stock: 1, ListedAt: now},
-		&events.SeckillReserved{EventID: "b", OrderNo: "SK1-1", UserID: 2, ProductID: 1, Price: 12345, Quantity: 1, ReservedAt: now},
-		&events.SeckillOrderPaid{EventID: "c", OrderNo: "SK1-1", PaidAt: now},
-		&events.SeckillOrderCancelled{EventID: "d", OrderNo: "SK1-1", Reason: events.ReasonUser, CancelledAt: now},
+		&events.SeckillReserved{EventID: "b", OrderNo: "SK1-1", UserID: 2, ProductID: 1, Price: 12345, Quantity: 1, ReservedAt: now, Seq: 1},
+		&events.SeckillOrderPaid{EventID: "c", OrderNo: "SK1-1", PaidAt: now, Seq: 2, ProductName: "x", Price: 12345, Quantity: 1},
+		&events.SeckillOrderCancelled{EventID: "d", OrderNo: "SK1-1", Reason: events.ReasonUser, CancelledAt: now, Seq: 3,
+			StockBefore: 4, StockAfter: 5, ProductName: "x", Price: 12345},
 	}
 	if len(all) != len(events.Types()) {
 		t.Fatalf("test covers %d types, registry has %d", len(all), len(events.Types()))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
+	"github.com/seckill/seckill/schema"
 )
 
 // consumerMetrics are the consumer's own series, next to the router metrics (seckill_router_*).
@@ -19,6 +20,7 @@ type consumerMetrics struct {
 	parked    *prometheus.CounterVec   // seckill_dlq_parked_total{handler}
 	cancelled *prometheus.CounterVec   // seckill_orders_cancelled_total{reason}
 	unknown   prometheus.Counter       // seckill_events_unknown_total
+	timeouts  *prometheus.CounterVec   // seckill_payment_timeouts_total{outcome}
 }
 
 func newMetrics(reg prometheus.Registerer, db *sql.DB) (*consumerMetrics, error) {
@@ -39,6 +41,9 @@ func newMetrics(reg prometheus.Registerer, db *sql.DB) (*consumerMetrics, error)
 			Help: "Order cancellations applied to MySQL, by reason."}, []string{"reason"}),
 		unknown: prometheus.NewCounter(prometheus.CounterOpts{Name: "seckill_events_unknown_total",
 			Help: "Messages of an unknown type, acknowledged without effect."}),
+		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seckill_payment_timeouts_total",
+			Help: "Payment deadlines handled, by what Redis decided (settled, not_awaiting_payment, unknown_order)."},
+			[]string{"outcome"}),
 	}
 	size := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "seckill_dlq_size",
 		Help: "Messages parked in tb_dlq and not redriven (-1 when MySQL does not answer)."}, func() float64 {
@@ -50,7 +55,7 @@ func newMetrics(reg prometheus.Registerer, db *sql.DB) (*consumerMetrics, error)
 		}
 		return n
 	})
-	for _, c := range []prometheus.Collector{m.recorded, m.lag, m.retries, m.parked, m.cancelled, m.unknown, size} {
+	for _, c := range []prometheus.Collector{m.recorded, m.lag, m.retries, m.parked, m.cancelled, m.unknown, m.timeouts, size} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -59,6 +64,9 @@ func newMetrics(reg prometheus.Registerer, db *sql.DB) (*consumerMetrics, error)
 		for _, o := range projections.Outcomes {
 			m.recorded.WithLabelValues(t, o.String())
 		}
+	}
+	for _, o := range []schema.Outcome{schema.Settled, schema.NotAwaitingPayment, schema.UnknownOrder} {
+		m.timeouts.WithLabelValues(o.String())
 	}
 	for _, r := range events.Reasons {
 		m.cancelled.WithLabelValues(r)

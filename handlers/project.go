@@ -13,6 +13,7 @@ import (
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
+	"github.com/seckill/seckill/schema"
 )
 
 // Names of the per-type functions the router handlers dispatch to (metadata "name" selects one). They label logs;
@@ -105,10 +106,9 @@ func (p *projector) projectListed(msg *message.Message) error {
 	return err
 }
 
-// projectReserved records a reservation. A rejected one is cancelled in Redis (stock and buyer mark go back, and a
-// SeckillOrderCancelled{rejected} follows through the outbox); a redelivered rejection is Rejected again, so a
-// compensation that failed is retried. A recorded one gets its payment deadline, also on redelivery (a second
-// deadline is harmless: cancelling an order no longer awaiting payment is a no-op).
+// projectReserved records a reservation and schedules its payment deadline, also on redelivery (a second
+// deadline is harmless: cancelling an order no longer awaiting payment is a no-op). A rejected reservation (its
+// product is unknown to MySQL) is logged and counted, never compensated: Redis decided, the order is the buyer's.
 func (p *projector) projectReserved(msg *message.Message) error {
 	e, out, err := p.record(msg)
 	if err != nil {
@@ -117,9 +117,6 @@ func (p *projector) projectReserved(msg *message.Message) error {
 	r := e.(*events.SeckillReserved)
 	if out == projections.Rejected {
 		p.logRejected(FuncProjectReserved, e)
-		if err := p.settler.CancelOrder(msg.Context(), r.ProductID, r.OrderNo, events.ReasonRejected); err != nil {
-			return fmt.Errorf("compensate rejected order %s: %w", r.OrderNo, err)
-		}
 		return nil
 	}
 	return p.due.schedule(PaymentDeadline{OrderNo: r.OrderNo, ProductID: r.ProductID, UserID: r.UserID})
@@ -157,9 +154,11 @@ func (p *projector) cancelUnpaid(msg *message.Message) error {
 		if d.OrderNo == "" {
 			return permanent(fmt.Errorf("payment deadlines %s: an entry without an order number", msg.UUID))
 		}
-		if err := p.settler.CancelOrder(msg.Context(), d.ProductID, d.OrderNo, events.ReasonPaymentTimeout); err != nil {
+		res, err := p.settler.CancelOrder(msg.Context(), d.ProductID, d.OrderNo, events.ReasonPaymentTimeout)
+		if err != nil {
 			return fmt.Errorf("cancel unpaid order %s: %w", d.OrderNo, err)
 		}
+		p.m.timeouts.WithLabelValues(res.Outcome.String()).Inc()
 	}
 	return nil
 }
@@ -182,16 +181,16 @@ func decodeDeadlines(payload []byte) ([]PaymentDeadline, error) {
 	return ds, nil
 }
 
-// Settler cancels orders in Redis, which arbitrates every order's state. CancelOrder must be idempotent and safe
-// for concurrent use: it returns nil when the order is cancelled by this call, was already paid or cancelled, or
-// is unknown to Redis; an error means "try again later".
+// Settler cancels orders in Redis, which arbitrates every order's state (RedisSettler). CancelOrder must be
+// idempotent and safe for concurrent use: it reports what Redis decided (schema.Settled when this call cancelled
+// the order, schema.NotAwaitingPayment when it was already paid or cancelled, schema.UnknownOrder when Redis does
+// not know it); an error means "try again later".
 type Settler interface {
-	CancelOrder(ctx context.Context, productID int64, orderNo, reason string) error
+	CancelOrder(ctx context.Context, productID int64, orderNo, reason string) (schema.SettleResult, error)
 }
 
 // Recorder records an event in the event store and applies it (*projections.Store, *projections.Batcher). It
-// must be safe for concurrent use and idempotent by event id; a delivered-again rejected reservation must be
-// Rejected again, so that its compensation is retried.
+// must be safe for concurrent use and idempotent by event id.
 type Recorder interface {
 	Record(ctx context.Context, e events.Event) (projections.Outcome, error)
 }

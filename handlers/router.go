@@ -1,6 +1,7 @@
 // Package handlers is the consumer side of seckill: a Watermill router that feeds the MySQL projections from
 // seckill-topic, retries on RocketMQ's schedule through a delayed retry topic, parks what still fails in a DLQ
-// (tb_dlq, with ListDLQ and Redrive), compensates rejected reservations and cancels orders left unpaid.
+// (tb_dlq, with ListDLQ and Redrive) and cancels orders left unpaid. It never compensates a projected event:
+// Redis decided it, and the projections record it whatever the order of arrival.
 package handlers
 
 import (
@@ -33,7 +34,7 @@ type Deps struct {
 	Publisher message.Publisher
 	// Store records the events (*projections.Store or, for throughput, *projections.Batcher).
 	Store Recorder
-	// Settler cancels rejected and unpaid orders in Redis (RedisSettler).
+	// Settler cancels unpaid orders in Redis (RedisSettler).
 	Settler Settler
 	// DB holds tb_dlq.
 	DB *sql.DB

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/google/uuid"
 
 	"github.com/seckill/seckill/events"
@@ -24,16 +26,40 @@ func TestRedisSettlerCancelsOnce(t *testing.T) {
 	if err != nil || r.Outcome != schema.Reserved {
 		t.Fatalf("reserve: %+v, %v", r, err)
 	}
-	s := handlers.RedisSettler{RDB: rdb}
-	for range 2 {
-		if err := s.CancelOrder(ctx, id, r.OrderNo, events.ReasonPaymentTimeout); err != nil {
-			t.Fatal(err)
+	pub := gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: 8, Persistent: true}, watermill.NopLogger{})
+	defer pub.Close()
+	msgs, err := pub.Subscribe(ctx, "seckill-topic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := handlers.RedisSettler{RDB: rdb, Publisher: pub, Topic: "seckill-topic"}
+	want := []schema.Outcome{schema.Settled, schema.NotAwaitingPayment}
+	for i := range 2 {
+		res, err := s.CancelOrder(ctx, id, r.OrderNo, events.ReasonPaymentTimeout)
+		if err != nil || res.Outcome != want[i] {
+			t.Fatalf("cancel %d: %+v, %v; want %s", i, res, err, want[i])
 		}
 	}
-	if err := s.CancelOrder(ctx, id, "SK-unknown", events.ReasonRejected); err != nil {
-		t.Fatalf("unknown order: %v", err)
+	if res, err := s.CancelOrder(ctx, id, "SK-unknown", events.ReasonPaymentTimeout); err != nil || res.Outcome != schema.UnknownOrder {
+		t.Fatalf("unknown order: %+v, %v", res, err)
 	}
 	if stock, err := rdb.Get(ctx, schema.KeysFor(id).Stock).Int64(); err != nil || stock != 5 {
 		t.Fatalf("stock %d (%v), want 5: cancelled exactly once", stock, err)
+	}
+	// The cancellation is published at once and leaves the outbox (only the reservation, never delivered here,
+	// stays).
+	select {
+	case msg := <-msgs:
+		e, err := events.FromMessage(msg)
+		c, ok := e.(*events.SeckillOrderCancelled)
+		if err != nil || !ok || c.OrderNo != r.OrderNo || c.Seq != 2 || c.StockAfter != 5 {
+			t.Fatalf("published %#v, %v", e, err)
+		}
+		msg.Ack()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cancellation was not published")
+	}
+	if n, err := rdb.XLen(ctx, schema.KeysFor(id).Outbox).Result(); err != nil || n != 1 {
+		t.Fatalf("outbox holds %d entries (%v), want the reservation only", n, err)
 	}
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"crypto/subtle"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,16 +139,25 @@ func (s *Server) list(ctx context.Context, e *events.ProductListed) error {
 	return nil
 }
 
-// Audit is the answer of GET /admin/products/{id}/audit: the product's stock as Redis and MySQL see it.
+// Audit is the answer of GET /admin/products/{id}/audit: the product's sale as Redis and MySQL see it
+// (projections.Audit decides; this is its report in the contract's shape).
 type Audit struct {
 	InitialStock  int64 `json:"initialStock"`
 	RedisStock    int64 `json:"redisStock"`
-	Reserved      int64 `json:"reserved"`
+	Reserved      int64 `json:"reserved"` // Σ quantity of the orders Redis holds not cancelled
 	MySQLStock    int64 `json:"mysqlStock"`
-	Orders        int64 `json:"orders"`
-	Cancelled     int64 `json:"cancelled"`
+	Orders        int64 `json:"orders"`    // order rows in MySQL
+	Cancelled     int64 `json:"cancelled"` // of which cancelled
 	PendingEvents int64 `json:"pendingEvents"`
 	Consistent    bool  `json:"consistent"`
+	// OutboxEvents are the pending events still in the Redis outbox (the rest are in RocketMQ or its retry topic
+	// or DLQ).
+	OutboxEvents int64 `json:"outboxEvents"`
+	// RejectedEvents are events of the product MySQL could not hold (projections.Rejected); counted once nothing
+	// is pending, and never consistent.
+	RejectedEvents int64 `json:"rejectedEvents"`
+	// Failures name the broken invariants, one line each (empty when consistent).
+	Failures []string `json:"failures"`
 }
 
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
@@ -157,59 +167,31 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, err := AuditProduct(r.Context(), s.deps.Redis, s.deps.DB, id)
-	if errors.Is(err, errNoProduct) {
+	if errors.Is(err, schema.ErrNoSale) {
 		err = fail(http.StatusNotFound, "product %d not found", id)
 	}
 	s.respond(w, r, a, err)
 }
 
-var errNoProduct = errors.New("no such product")
-
-// AuditProduct compares a product's stock in Redis and MySQL. Reserved is the quantity Redis holds in orders that
-// are not cancelled; PendingEvents counts the events not yet in RocketMQ (outbox) plus the orders Redis knows that
-// MySQL does not yet show. Consistent means conservation holds on both sides and, with nothing pending, both
-// stocks are equal.
-func AuditProduct(ctx context.Context, rdb redis.UniversalClient, db dbQuerier, productID int64) (Audit, error) {
-	var a Audit
-	k := schema.KeysFor(productID)
-	listed, err := rdb.HGet(ctx, k.Info, "listed").Int64()
-	if errors.Is(err, redis.Nil) {
-		return a, errNoProduct
-	}
+// AuditProduct reads a product's sale from Redis and audits it against MySQL with projections.Audit: pending
+// counts every event Redis stamped that MySQL has not applied, and consistent is false whenever an invariant
+// breaks — whatever is pending, a negative stock or a Redis stock that does not add up; once nothing is pending,
+// any acknowledged order missing from MySQL, held in another state, or rejected. It returns an error wrapping
+// schema.ErrNoSale when Redis has no sale of the product.
+func AuditProduct(ctx context.Context, rdb redis.Cmdable, db *sql.DB, productID int64) (Audit, error) {
+	state, err := schema.ReadSaleState(ctx, rdb, productID)
 	if err != nil {
-		return a, fmt.Errorf("read product %d from redis: %w", productID, err)
+		return Audit{}, err
 	}
-	a.InitialStock = listed
-	if a.RedisStock, err = rdb.Get(ctx, k.Stock).Int64(); err != nil {
-		return a, fmt.Errorf("read stock of product %d: %w", productID, err)
-	}
-	orders, err := rdb.HVals(ctx, k.Orders).Result()
+	rep, err := projections.Audit(ctx, db, productID, state)
 	if err != nil {
-		return a, fmt.Errorf("read orders of product %d: %w", productID, err)
+		return Audit{}, err
 	}
-	for _, rec := range orders {
-		parts := strings.Split(rec, "|")
-		if len(parts) == 3 && parts[0] != strconv.Itoa(schema.StateCancelled) {
-			q, _ := strconv.ParseInt(parts[2], 10, 64)
-			a.Reserved += q
-		}
+	a := Audit{InitialStock: state.Listed, RedisStock: state.Stock, Reserved: rep.RedisReserved,
+		MySQLStock: rep.MySQLStock, Orders: rep.Orders, Cancelled: rep.Cancelled, PendingEvents: rep.Pending,
+		Consistent: rep.OK(), OutboxEvents: rep.Outbox, RejectedEvents: rep.Rejected, Failures: []string{}}
+	for _, f := range rep.Failures {
+		a.Failures = append(a.Failures, f.Invariant+": "+f.Detail)
 	}
-	depth, _, err := schema.OutboxStats(ctx, rdb, productID)
-	if err != nil {
-		return a, err
-	}
-	var liveQty int64
-	err = db.QueryRowContext(ctx, `SELECT p.stock,
-		(SELECT COUNT(*) FROM tb_seckill_order o WHERE o.product_id = p.id),
-		(SELECT COUNT(*) FROM tb_seckill_order o WHERE o.product_id = p.id AND o.status = -1),
-		(SELECT COALESCE(SUM(quantity), 0) FROM tb_seckill_order o WHERE o.product_id = p.id AND o.status <> -1)
-		FROM tb_seckill_product p WHERE p.id = ?`, productID).Scan(&a.MySQLStock, &a.Orders, &a.Cancelled, &liveQty)
-	if err != nil {
-		return a, fmt.Errorf("read product %d from mysql: %w", productID, err)
-	}
-	a.PendingEvents = depth + max(0, int64(len(orders))-a.Orders)
-	a.Consistent = a.RedisStock >= 0 && a.MySQLStock >= 0 &&
-		listed == a.RedisStock+a.Reserved && listed == a.MySQLStock+liveQty &&
-		(a.PendingEvents > 0 || a.RedisStock == a.MySQLStock)
 	return a, nil
 }

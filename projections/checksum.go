@@ -14,10 +14,10 @@ import (
 var checksummed = []struct {
 	table, columns, order string
 }{
-	{"tb_seckill_product", "id, product_name, price, stock, version, start_time, end_time, create_time, update_time", "id"},
-	{"tb_seckill_order", "order_no, user_id, product_id, product_name, price, quantity, status, create_time, update_time", "order_no"},
+	{"tb_seckill_product", "id, product_name, price, stock, version, stock_seq, legacy_stock, events_applied, start_time, end_time, create_time, update_time", "id"},
+	{"tb_seckill_order", "order_no, user_id, product_id, product_name, price, quantity, status, status_seq, create_time, update_time", "order_no"},
 	{"tb_stock_log", "order_no, product_id, product_name, quantity, before_stock, after_stock, type, create_time", "order_no, type"},
-	{"tb_user_seckill", "user_id, product_id, order_no, create_time", "user_id, product_id"},
+	{"tb_user_seckill", "user_id, product_id, order_no, create_time, order_seq", "user_id, product_id"},
 }
 
 // Checksums returns the hex SHA-256 of each projection table of db (keyed by table name), hashed row by row in

@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/seckill/seckill/events"
 )
@@ -21,9 +19,9 @@ const (
 	Applied Outcome = iota + 1
 	// Duplicate: the event id was already in tb_event; nothing changed.
 	Duplicate
-	// Rejected: the event is in tb_event (it is a fact) but the projection could not accept it (ErrRejected);
-	// no projection row changed and the caller compensates. A rejected reservation delivered again is Rejected
-	// again (not Duplicate), so that a compensation that failed is retried; compensations are idempotent.
+	// Rejected: the event is in tb_event (it is a fact) but MySQL cannot hold it: a reservation, payment or
+	// cancellation of a product it has no row of (after a data loss), or a listing of a product already listed.
+	// No projection row changed. It never happens in a sale without data loss; the audit reports such events.
 	Rejected
 )
 
@@ -44,101 +42,45 @@ func (o Outcome) String() string {
 }
 
 // Result is the outcome of one event of a batch. Err is set (and Outcome is zero) when the event was not
-// recorded and must be retried: it wraps ErrNotYetApplied, or is the error that failed the event.
+// recorded and must be retried.
 type Result struct {
 	Outcome Outcome
 	Err     error
 }
 
-// Store records events delivered live: tb_event plus the projection tables, in one transaction per call.
-// It is safe for concurrent use. Recording an event twice is a no-op the second time (Duplicate), whatever the
-// delay between the two deliveries, because tb_event.event_id is unique.
+// Store records events delivered live: tb_event plus the projection tables (Apply), in one transaction per call,
+// so an event is never in tb_event without its effect. It is safe for concurrent use. Recording an event twice is
+// a no-op the second time (Duplicate), whatever the delay between the two deliveries, because tb_event.event_id
+// is unique. Events may be recorded in any order: nothing waits for another event (see the package doc).
 type Store struct {
-	db    *sql.DB
-	grace time.Duration
-	now   func() time.Time
+	db *sql.DB
 }
 
-// DefaultConflictGrace is how long a reservation that conflicts with the projected state (ErrConflict) is
-// retried, as not yet applied, before it is rejected.
-const DefaultConflictGrace = 30 * time.Second
-
-// NewStore returns a Store over db, whose schema must be migrated (schema.Migrate), with DefaultConflictGrace.
+// NewStore returns a Store over db, whose schema must be migrated (schema.Migrate).
 func NewStore(db *sql.DB) (*Store, error) {
-	return NewStoreWithGrace(db, DefaultConflictGrace, time.Now)
-}
-
-// NewStoreWithGrace returns a Store that retries conflicting reservations (ErrConflict) for grace after their
-// event time, by the clock now, before rejecting them.
-func NewStoreWithGrace(db *sql.DB, grace time.Duration, now func() time.Time) (*Store, error) {
-	if db == nil || now == nil {
-		return nil, errors.New("projections store: nil db or clock")
+	if db == nil {
+		return nil, errors.New("projections store: nil db")
 	}
-	return &Store{db: db, grace: grace, now: now}, nil
-}
-
-// pending tells whether err is a conflict young enough to be a cancellation still in flight; it then returns the
-// error to report instead, which wraps ErrNotYetApplied (and not ErrRejected).
-func (s *Store) pending(e events.Event, err error) (error, bool) {
-	if !errors.Is(err, ErrConflict) || s.now().Sub(e.Time()) >= s.grace {
-		return nil, false
-	}
-	return fmt.Errorf("%w: %s", ErrNotYetApplied, err.Error()), true
+	return &Store{db: db}, nil
 }
 
 // Record records one event in one transaction: INSERT IGNORE into tb_event (no row = Duplicate), then Apply.
-//
-// A rejected event (ErrRejected) is committed to tb_event with no projection change and returns Rejected, so its
-// place in tb_event.seq is where it was decided and replay decides the same. An error wrapping ErrNotYetApplied,
-// or any other error, rolls everything back: the event is not recorded and must be redelivered.
+// A rejected event is committed to tb_event with no projection change. After an error nothing is recorded and
+// the event must be delivered again.
 //
 // Before writing tb_event, Record locks the product row the event changes; the events of one product therefore
-// get their seq in the order they are applied, which replay follows.
+// get their tb_event.seq in the order they are applied, which replay follows.
 func (s *Store) Record(ctx context.Context, e events.Event) (Outcome, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("record event %s: begin: %w", e.ID(), err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := lockProducts(ctx, tx, []events.Event{e}); err != nil {
-		return 0, fmt.Errorf("record event %s: %w", e.ID(), err)
-	}
-	n, err := insertEvents(ctx, tx, []events.Event{e})
+	res, err := s.recordBatch(ctx, []events.Event{e}, false)
 	if err != nil {
 		return 0, fmt.Errorf("record event %s: %w", e.ID(), err)
 	}
-	out := Duplicate
-	if n == 0 {
-		again, err := rejectedAgain(ctx, tx, []events.Event{e})
-		if err != nil {
-			return 0, fmt.Errorf("record event %s: %w", e.ID(), err)
-		}
-		if again[0] {
-			out = Rejected
-		}
-	}
-	if n == 1 {
-		out = Applied
-		err := Apply(ctx, tx, e)
-		if perr, ok := s.pending(e, err); ok {
-			return 0, perr
-		}
-		if errors.Is(err, ErrRejected) {
-			out = Rejected
-		} else if err != nil {
-			return 0, err
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("record event %s: commit: %w", e.ID(), err)
-	}
-	return out, nil
+	return res[0].Outcome, nil
 }
 
 // RecordBatch records several events in one transaction with the idempotency of Record, returning one Result per
-// event, in order. An event that fails on its own (ErrNotYetApplied) does not fail the others: Apply writes
-// nothing for it and its tb_event row is removed again. Any other error fails the transaction; the events are then
-// recorded one by one with Record so that only the faulty one fails. It is safe for concurrent use.
+// event, in order. If the transaction fails, the events are recorded one by one with Record so that only a faulty
+// one fails. It is safe for concurrent use.
 func (s *Store) RecordBatch(ctx context.Context, es []events.Event) []Result {
 	res, err := s.recordBatch(ctx, es, false)
 	if errors.Is(err, errMixedDuplicates) {
@@ -210,87 +152,21 @@ func (s *Store) recordBatch(ctx context.Context, es []events.Event, rowByRow boo
 			toApply = fresh
 		}
 	}
-	var dups []events.Event
-	var dupIdx []int
-	for _, i := range fresh {
-		if res[i].Outcome == Duplicate {
-			dups, dupIdx = append(dups, es[i]), append(dupIdx, i)
-		}
-	}
-	again, err := rejectedAgain(ctx, tx, dups)
-	if err != nil {
-		return nil, fmt.Errorf("record batch: %w", err)
-	}
-	for j, rejected := range again {
-		if rejected {
-			res[dupIdx[j]].Outcome = Rejected
-		}
-	}
 	applied := make([]events.Event, len(toApply))
 	for j, i := range toApply {
 		applied[j] = es[i]
 	}
-	for j, err := range NewApplier(tx).ApplyAll(ctx, applied) {
-		i := toApply[j]
-		if perr, ok := s.pending(es[i], err); ok {
-			err = perr
-		}
-		switch {
-		case err == nil:
-			res[i].Outcome = Applied
-		case errors.Is(err, ErrRejected):
-			res[i].Outcome = Rejected
-		case errors.Is(err, ErrNotYetApplied):
-			if _, derr := tx.ExecContext(ctx, `DELETE FROM tb_event WHERE event_id = ?`, es[i].ID()); derr != nil {
-				return nil, fmt.Errorf("record batch: unrecord event %s: %w", es[i].ID(), derr)
-			}
-			res[i].Err = err
-		default:
-			return nil, err
-		}
+	outs, err := Apply(ctx, tx, applied)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range toApply {
+		res[i].Outcome = outs[j]
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("record batch: commit: %w", err)
 	}
 	return res, nil
-}
-
-// rejectedAgain tells, for events already in tb_event, which are reservations that were rejected: their order
-// row does not exist (an applied reservation's row is never deleted).
-func rejectedAgain(ctx context.Context, tx *sql.Tx, es []events.Event) ([]bool, error) {
-	out := make([]bool, len(es))
-	var orders []any
-	for _, e := range es {
-		if r, ok := reservation(e); ok {
-			orders = append(orders, r.OrderNo)
-		}
-	}
-	if len(orders) == 0 {
-		return out, nil
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT order_no FROM tb_seckill_order WHERE order_no IN (?`+
-		strings.Repeat(", ?", len(orders)-1)+`)`, orders...)
-	if err != nil {
-		return nil, fmt.Errorf("find rejected reservations: %w", err)
-	}
-	defer rows.Close()
-	exists := map[string]bool{}
-	for rows.Next() {
-		var no string
-		if err := rows.Scan(&no); err != nil {
-			return nil, fmt.Errorf("find rejected reservations: %w", err)
-		}
-		exists[no] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find rejected reservations: %w", err)
-	}
-	for i, e := range es {
-		if r, ok := reservation(e); ok && !exists[r.OrderNo] {
-			out[i] = true
-		}
-	}
-	return out, nil
 }
 
 // insertEvents inserts events into tb_event with INSERT IGNORE and returns how many were new.
@@ -319,41 +195,8 @@ func insertEvents(ctx context.Context, tx *sql.Tx, es []events.Event) (int64, er
 	return r.RowsAffected()
 }
 
-// lockProducts locks, in id order, the product rows whose stock the events change.
+// lockProducts locks, in id order, the product rows the events change.
 func lockProducts(ctx context.Context, tx *sql.Tx, es []events.Event) error {
-	var ids []int64
-	for _, e := range es {
-		if id, ok := stockProduct(e); ok && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	slices.Sort(ids)
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	q := `SELECT id FROM tb_seckill_product WHERE id IN (?` + strings.Repeat(", ?", len(ids)-1) + `) ORDER BY id FOR UPDATE`
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("lock products %v: %w", ids, err)
-	}
-	return rows.Close()
-}
-
-// stockProduct returns the product whose stock the event may change.
-func stockProduct(e events.Event) (int64, bool) {
-	switch v := e.(type) {
-	case *events.SeckillReserved:
-		return v.ProductID, true
-	case events.SeckillReserved:
-		return v.ProductID, true
-	case *events.SeckillOrderCancelled:
-		return v.ProductID, true
-	case events.SeckillOrderCancelled:
-		return v.ProductID, true
-	}
-	return 0, false
+	_, err := lockProductRows(ctx, tx, pointers(es))
+	return err
 }

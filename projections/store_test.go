@@ -3,11 +3,9 @@ package projections_test
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"maps"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
@@ -45,21 +43,23 @@ func count(t testing.TB, db *sql.DB, q string, args ...any) int {
 }
 
 // replay rebuilds the projection tables of to from the tb_event of from, in seq order, through projections.Apply,
-// 500 events per transaction, as seckill replay does. Rejected events are part of the history and apply nothing.
+// 500 events per transaction, as seckill replay does.
 func replay(t testing.TB, from, to *sql.DB) {
 	t.Helper()
+	applyInChunks(t, to, projectionstest.StoredEvents(t, from), 500)
+}
+
+// applyInChunks applies es with projections.Apply in transactions of n events.
+func applyInChunks(t testing.TB, db *sql.DB, es []events.Event, n int) {
+	t.Helper()
 	ctx := context.Background()
-	all := projectionstest.StoredEvents(t, from)
-	for start := 0; start < len(all); start += 500 {
-		tx, err := to.BeginTx(ctx, nil)
+	for start := 0; start < len(es); start += n {
+		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := projections.NewApplier(tx)
-		for _, e := range all[start:min(start+500, len(all))] {
-			if err := a.Apply(ctx, e); err != nil && !errors.Is(err, projections.ErrRejected) {
-				t.Fatalf("replay %s %s: %v", e.EventType(), e.ID(), err)
-			}
+		if _, err := projections.Apply(ctx, tx, es[start:min(start+n, len(es))]); err != nil {
+			t.Fatalf("apply events %d..: %v", start, err)
 		}
 		if err := tx.Commit(); err != nil {
 			t.Fatal(err)
@@ -135,21 +135,22 @@ func TestRecordTwiceChangesNothing(t *testing.T) {
 	projectionstest.RequireInvariants(t, db, 2)
 }
 
-func TestRejectionLeavesNoPartialRows(t *testing.T) {
+// TestRejectionOnlyForWhatMySQLCannotHold: an order event of a product MySQL has no row of, and a second listing,
+// are recorded (they are facts) and change nothing; delivered again they are duplicates. Nothing else is ever
+// rejected (the other tests apply every event).
+func TestRejectionOnlyForWhatMySQLCannotHold(t *testing.T) {
 	db := schematest.MySQL(t).DB
 	s := newStore(t, db)
 	sale := projectionstest.NewSale(3, 2)
-	first := sale.Reserve(7)
-	paid := sale.Reserve(8)
-	for _, e := range []events.Event{sale.Listed, first, paid, sale.Pay(paid)} {
-		record(t, s, e, projections.Applied)
-	}
+	record(t, s, sale.Listed, projections.Applied)
+	record(t, s, sale.Reserve(7), projections.Applied)
+	lost := projectionstest.NewSale(99, 5)
+	r := lost.Reserve(1)
 	cases := map[string]events.Event{
-		"unknown product":        projectionstest.NewSale(99, 5).Reserve(1),
-		"not enough stock":       sale.Reserve(10),
-		"second live order":      sale.Reserve(7),
-		"product listed twice":   projectionstest.NewSale(3, 50).Listed,
-		"cancel of a paid order": sale.Cancel(paid, events.ReasonUser),
+		"reservation of an unknown product":  r,
+		"payment of an unknown product":      lost.Pay(r),
+		"cancellation of an unknown product": lost.Cancel(lost.Reserve(2), events.ReasonUser),
+		"product listed twice":               projectionstest.NewSale(3, 50).Listed,
 	}
 	for name, e := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -161,56 +162,95 @@ func TestRejectionLeavesNoPartialRows(t *testing.T) {
 			if n := count(t, db, `SELECT COUNT(*) FROM tb_event WHERE event_id = ?`, e.ID()); n != 1 {
 				t.Fatalf("rejected event stored %d times, want once: it is a fact", n)
 			}
-			again := projections.Duplicate
-			if e.EventType() == events.TypeSeckillReserved {
-				again = projections.Rejected // its compensation may have failed: the caller compensates again
-			}
-			record(t, s, e, again)
+			record(t, s, e, projections.Duplicate)
 		})
 	}
-	// The handlers compensate a rejected reservation; its cancellation applies nothing.
-	for _, name := range []string{"not enough stock", "second live order"} {
-		record(t, s, sale.Cancel(cases[name].(*events.SeckillReserved), events.ReasonRejected), projections.Applied)
-	}
 	projectionstest.RequireInvariants(t, db, 3)
-}
-
-func TestPaymentOfCancelledOrderIsRejected(t *testing.T) {
-	db := schematest.MySQL(t).DB
-	s := newStore(t, db)
-	sale := projectionstest.NewSale(4, 5)
-	r := sale.Reserve(1)
-	for _, e := range []events.Event{sale.Listed, r, sale.Cancel(r, events.ReasonUser)} {
-		record(t, s, e, projections.Applied)
+	rep, err := projections.CheckInvariants(context.Background(), db, 99)
+	if err != nil {
+		t.Fatal(err)
 	}
-	record(t, s, sale.Pay(r), projections.Rejected)
-	record(t, s, sale.Cancel(r, events.ReasonPaymentTimeout), projections.Applied) // already cancelled: no-op
-	projectionstest.RequireInvariants(t, db, 4)
+	if rep.OK() || rep.Rejected != 3 {
+		t.Fatalf("the product MySQL lost: report %s, want 3 rejected events and broken invariants", rep)
+	}
 }
 
-func TestOutOfOrderSettlementIsNotYetApplied(t *testing.T) {
-	db := schematest.MySQL(t).DB
-	s := newStore(t, db)
+// TestSettlementBeforeItsReservation: a payment or cancellation that arrives before its reservation applies at
+// once (no retry, no wait): it writes the whole order row, and the reservation later gives the tables the
+// history gives in order.
+func TestSettlementBeforeItsReservation(t *testing.T) {
 	sale := projectionstest.NewSale(5, 5)
-	record(t, s, sale.Listed, projections.Applied)
-	paidFirst, cancelledFirst, rejected := sale.Reserve(1), sale.Reserve(2), sale.Reserve(3)
+	paidFirst, cancelledFirst := sale.Reserve(1), sale.Reserve(2)
 	pay, cancel := sale.Pay(paidFirst), sale.Cancel(cancelledFirst, events.ReasonUser)
-	for _, e := range []events.Event{pay, cancel} {
-		if _, err := s.Record(context.Background(), e); !errors.Is(err, projections.ErrNotYetApplied) {
-			t.Fatalf("%s before its reservation: %v, want ErrNotYetApplied", e.EventType(), err)
-		}
-		if n := count(t, db, `SELECT COUNT(*) FROM tb_event WHERE event_id = ?`, e.ID()); n != 0 {
-			t.Fatalf("%s recorded although not applied", e.EventType())
-		}
+	inOrder, early := schematest.MySQL(t).DB, schematest.MySQL(t).DB
+	for _, e := range []events.Event{sale.Listed, paidFirst, cancelledFirst, pay, cancel} {
+		record(t, newStore(t, inOrder), e, projections.Applied)
 	}
-	record(t, s, sale.Cancel(rejected, events.ReasonRejected), projections.Applied)
-	for _, e := range []events.Event{paidFirst, cancelledFirst, pay, cancel} {
+	s := newStore(t, early)
+	for _, e := range []events.Event{sale.Listed, pay, cancel} {
 		record(t, s, e, projections.Applied)
 	}
-	rep := projectionstest.RequireInvariants(t, db, 5)
+	var name string
+	var price events.Money
+	var qty, status int
+	if err := early.QueryRow(`SELECT product_name, price, quantity, status FROM tb_seckill_order WHERE order_no = ?`,
+		paidFirst.OrderNo).Scan(&name, &price, &qty, &status); err != nil || name != "iPhone 15 Pro" ||
+		price != 699900 || qty != 1 || status != 1 {
+		t.Fatalf("order row of a payment before its reservation: %s %s %d %d (%v)", name, price, qty, status, err)
+	}
+	if n := count(t, early, `SELECT stock FROM tb_seckill_product WHERE id = 5`); n != 4 {
+		t.Fatalf("stock %d after the cancellation alone, want its stockAfter 4", n)
+	}
+	for _, e := range []events.Event{cancelledFirst, paidFirst} {
+		record(t, s, e, projections.Applied)
+	}
+	projectionstest.RequireSameTables(t, inOrder, early)
+	rep := projectionstest.RequireInvariants(t, early, 5)
 	if rep.Paid != 1 || rep.Cancelled != 1 || rep.MySQLStock != 4 {
 		t.Fatalf("report %s", rep)
 	}
+}
+
+// TestFreedUnitReservedBeforeItsCancellation: the last unit, cancelled by one buyer, is reserved by another, and
+// the new reservation reaches MySQL first; then the same happens to one buyer who cancels and buys again. Every
+// order of each arrival is applied (none rejected), the stock is never negative, and the tables equal those of
+// the history in order.
+func TestFreedUnitReservedBeforeItsCancellation(t *testing.T) {
+	sale := projectionstest.NewSale(6, 1)
+	first := sale.Reserve(7)
+	freed := sale.Cancel(first, events.ReasonPaymentTimeout)
+	other := sale.Reserve(8)
+	otherFreed := sale.Cancel(other, events.ReasonUser)
+	again := sale.Reserve(8) // the same buyer buys again
+	paid := sale.Pay(again)
+	history := []events.Event{sale.Listed, first, freed, other, otherFreed, again, paid}
+	inOrder := schematest.MySQL(t).DB
+	for _, e := range history {
+		record(t, newStore(t, inOrder), e, projections.Applied)
+	}
+	arrivals := map[string][]events.Event{
+		"reuse first":         {sale.Listed, other, first, again, paid, otherFreed, freed},
+		"rebuy first":         {sale.Listed, again, paid, other, otherFreed, first, freed},
+		"settlements first":   {sale.Listed, paid, otherFreed, freed, again, other, first},
+		"everything reversed": {sale.Listed, paid, again, otherFreed, other, freed, first},
+	}
+	for name, arrival := range arrivals {
+		t.Run(name, func(t *testing.T) {
+			db := schematest.MySQL(t).DB
+			s := newStore(t, db)
+			for _, e := range arrival {
+				record(t, s, e, projections.Applied)
+				if n := count(t, db, `SELECT stock FROM tb_seckill_product WHERE id = 6`); n < 0 {
+					t.Fatalf("stock %d after %s %s", n, e.EventType(), e.Aggregate())
+				}
+			}
+			projectionstest.RequireSameTables(t, inOrder, db)
+			if n := count(t, db, `SELECT COUNT(*) FROM tb_user_seckill WHERE user_id = 8 AND order_no = ?`, again.OrderNo); n != 1 {
+				t.Fatal("the buyer's mark is not the order bought again")
+			}
+		})
+	}
+	projectionstest.RequireInvariants(t, inOrder, 6)
 }
 
 func TestRecordBatchOf1000Reservations(t *testing.T) {
@@ -230,25 +270,24 @@ func TestRecordBatchOf1000Reservations(t *testing.T) {
 	}
 
 	// A redelivered batch mixing recorded and new events, a duplicate inside the batch and a payment whose
-	// reservation comes later: each event gets its own result.
+	// reservation comes later: each event gets its own result, and the payment applies at once.
 	more := sale.Reservations(2001, 3)
-	early := sale.Pay(sale.Reserve(3001))
+	late := sale.Reserve(3001)
+	early := sale.Pay(late)
 	mixed := []events.Event{rs[0], more[0], more[1], more[1], early, rs[999], more[2]}
 	want := []projections.Outcome{projections.Duplicate, projections.Applied, projections.Applied,
-		projections.Duplicate, 0, projections.Duplicate, projections.Applied}
+		projections.Duplicate, projections.Applied, projections.Duplicate, projections.Applied}
 	for i, r := range s.RecordBatch(context.Background(), mixed) {
-		if r.Outcome != want[i] || (i == 4) != errors.Is(r.Err, projections.ErrNotYetApplied) {
+		if r.Outcome != want[i] || r.Err != nil {
 			t.Fatalf("event %d: %s, %v; want %s", i, r.Outcome, r.Err, want[i])
 		}
 	}
-	if n := count(t, db, `SELECT COUNT(*) FROM tb_event WHERE event_id = ?`, early.ID()); n != 0 {
-		t.Fatal("payment recorded although not applied")
-	}
+	record(t, s, late, projections.Applied)
 	projectionstest.RequireInvariants(t, db, 6)
 }
 
 // TestLiveTablesEqualReplayedTables records a sale through a Batcher from concurrent callers, with payments,
-// cancellations, rejections and redeliveries, then rebuilds a second database from its tb_event with Apply.
+// cancellations and redeliveries, then rebuilds a second database from its tb_event with Apply.
 func TestLiveTablesEqualReplayedTables(t *testing.T) {
 	live, rebuilt := schematest.MySQL(t).DB, schematest.MySQL(t).DB
 	s := newStore(t, live)
@@ -257,7 +296,7 @@ func TestLiveTablesEqualReplayedTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	sale := projectionstest.NewSale(7, 300)
+	sale := projectionstest.NewSale(7, 320)
 	record(t, s, sale.Listed, projections.Applied)
 	var stream []events.Event
 	for i, e := range sale.Reservations(1, 320) {
@@ -279,15 +318,8 @@ func TestLiveTablesEqualReplayedTables(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for e := range next {
-				for {
-					_, err := b.Record(context.Background(), e)
-					if err == nil {
-						break
-					}
-					if !errors.Is(err, projections.ErrNotYetApplied) {
-						t.Errorf("record %s: %v", e.ID(), err)
-						return
-					}
+				if _, err := b.Record(context.Background(), e); err != nil {
+					t.Errorf("record %s: %v", e.ID(), err)
 				}
 			}
 		}()
@@ -326,87 +358,4 @@ func TestCheckInvariantsFindsBrokenTables(t *testing.T) {
 	if !broken[projections.InvariantConservation] || !broken[projections.InvariantNothingLost] || len(broken) != 2 {
 		t.Fatalf("report %s", rep)
 	}
-}
-
-// TestYoungConflictIsACancellationInFlight: a buyer who cancelled and bought again may see the new reservation
-// arrive before the cancellation. Within the grace it is not yet applied (retried), not rejected; once the
-// cancellation is in, it applies; a conflict older than the grace is rejected.
-func TestYoungConflictIsACancellationInFlight(t *testing.T) {
-	db := schematest.MySQL(t).DB
-	now := projectionstest.Epoch.Add(time.Second)
-	s, err := projections.NewStoreWithGrace(db, 30*time.Second, func() time.Time { return now })
-	if err != nil {
-		t.Fatal(err)
-	}
-	sale := projectionstest.NewSale(5, 1)
-	old := sale.Reserve(7)
-	record(t, s, sale.Listed, projections.Applied)
-	record(t, s, old, projections.Applied)
-	cancel := sale.Cancel(old, events.ReasonUser)
-	again := sale.Reserve(7)
-	for _, batch := range []bool{false, true} {
-		var err error
-		if batch {
-			err = s.RecordBatch(context.Background(), []events.Event{again})[0].Err
-		} else {
-			_, err = s.Record(context.Background(), again)
-		}
-		if !errors.Is(err, projections.ErrNotYetApplied) || errors.Is(err, projections.ErrRejected) {
-			t.Fatalf("young conflict (batch %v): %v, want ErrNotYetApplied only", batch, err)
-		}
-	}
-	if n := count(t, db, `SELECT COUNT(*) FROM tb_event WHERE event_id = ?`, again.ID()); n != 0 {
-		t.Fatalf("a not-yet-applied event was stored %d times", n)
-	}
-	record(t, s, cancel, projections.Applied)
-	record(t, s, again, projections.Applied)
-
-	now = now.Add(time.Minute)
-	late := sale.Reserve(7)
-	late.ReservedAt = projectionstest.Epoch
-	record(t, s, late, projections.Rejected)
-}
-
-// TestReservationSupersededByALaterOrder: a buyer cancels and buys again at once, and the events reach the
-// projection as new reservation, its payment, old reservation, old cancellation. The old reservation is
-// recorded as cancelled (a later order of the buyer proves it was), its cancellation is then a no-op, and
-// ApplyAll in one batch gives the same tables as Record one event at a time.
-func TestReservationSupersededByALaterOrder(t *testing.T) {
-	sale := projectionstest.NewSale(6, 1)
-	old := sale.Reserve(7)
-	cancel := sale.Cancel(old, events.ReasonUser)
-	again := sale.Reserve(7)
-	paid := sale.Pay(again)
-	arrival := []events.Event{sale.Listed, again, paid, old, cancel}
-
-	one := schematest.MySQL(t).DB
-	s := newStore(t, one)
-	for _, e := range arrival {
-		record(t, s, e, projections.Applied)
-	}
-	status := func(db *sql.DB, no string) int {
-		return count(t, db, `SELECT status FROM tb_seckill_order WHERE order_no = ?`, no)
-	}
-	if status(one, old.OrderNo) != -1 || status(one, again.OrderNo) != 1 {
-		t.Fatalf("old order %d, new order %d; want cancelled and paid", status(one, old.OrderNo), status(one, again.OrderNo))
-	}
-	if n := count(t, one, `SELECT COUNT(*) FROM tb_user_seckill WHERE user_id = 7 AND order_no = ?`, again.OrderNo); n != 1 {
-		t.Fatalf("the buyer's mark is not the new order")
-	}
-	projectionstest.RequireInvariants(t, one, 6)
-
-	all := schematest.MySQL(t).DB
-	tx, err := all.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, err := range projections.NewApplier(tx).ApplyAll(context.Background(), arrival) {
-		if err != nil {
-			t.Fatalf("ApplyAll event %d: %v", i, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	projectionstest.RequireSameTables(t, one, all)
 }

@@ -27,9 +27,8 @@ type GenerateOptions struct {
 	Products int
 	// PayShare is the share of reservations paid later (2 s to 5 min after).
 	PayShare float64
-	// CancelShare is the share of reservations cancelled: a tenth are rejected by the projection (a second
-	// reservation of a buyer who holds a live order, compensated by a cancellation with reason "rejected"), the
-	// rest split evenly between reason "user" (1 s to 5 min after) and "payment_timeout" (15 min after).
+	// CancelShare is the share of reservations cancelled, split evenly between reason "user" (1 s to 5 min
+	// after; half of those buyers buy the same product again) and "payment_timeout" (15 min after).
 	// PayShare + CancelShare must not exceed 1; the remainder stays awaiting payment.
 	CancelShare float64
 	// Seed makes the history reproducible: equal options give equal events, event ids included. Defaults to 1.
@@ -70,9 +69,9 @@ func (o GenerateOptions) Validate() error {
 // History returns the events of a flash sale, in the order the live consumers would record them: every product
 // listed, then a burst of reservations with interleaved payments and cancellations, then the remaining payments
 // and payment timeouts. The history is consistent: a reservation's StockBefore and StockAfter are the Redis stock
-// around it, a buyer never holds two live orders of a product except in the rejected reservations described in
-// GenerateOptions.CancelShare (each followed by its compensation), payments and cancellations follow their
-// reservation, and nothing is reserved beyond the stock. Each call starts a fresh, deterministic generator.
+// around it and every reservation, payment and cancellation carries its product's next event sequence number (as
+// the Redis scripts stamp them), a buyer never holds two live orders of a product, payments and cancellations
+// follow their reservation, and nothing is reserved beyond the stock. Each call starts a fresh, deterministic generator.
 func History(opts GenerateOptions) (iter.Seq[events.Event], error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
@@ -148,19 +147,17 @@ const (
 	maxFollowUp    = 5 * time.Minute
 	minPay         = 2 * time.Second
 	minUserCancel  = time.Second
-	rejectDelay    = 50 * time.Millisecond
-	rejectedShare  = 0.1 // of CancelShare
 )
 
 type genProduct struct {
 	listed *events.ProductListed
 	stock  int64
-	live   *genOrder // the latest reservation of the product while it is not cancelled
+	seq    int64   // the product's event sequence
+	rebuy  []int64 // buyers who cancelled and buy again
 }
 
 type genOrder struct {
-	r         *events.SeckillReserved
-	cancelled bool
+	r *events.SeckillReserved
 }
 
 // followUp is a payment or a cancellation scheduled after its reservation.
@@ -284,28 +281,25 @@ func (g *generator) inStock() *genProduct {
 
 // arrive reserves one unit of p at time at, and schedules what becomes of the order.
 func (g *generator) arrive(p *genProduct, at time.Time) events.Event {
-	// u picks the order's fate: [0, pay) paid, then user cancel, payment timeout and rejected by CancelShare.
+	// u picks the order's fate: [0, pay) paid, then user cancel and payment timeout by CancelShare.
 	u := g.rng.Float64()
-	userCancel := g.opts.PayShare + g.opts.CancelShare*(1-rejectedShare)/2
-	timeout := g.opts.PayShare + g.opts.CancelShare*(1-rejectedShare)
-	rejected := u >= timeout && u < g.opts.PayShare+g.opts.CancelShare && p.live != nil
+	userCancel := g.opts.PayShare + g.opts.CancelShare/2
+	timeout := g.opts.PayShare + g.opts.CancelShare
 	var user int64
-	if rejected {
-		user = p.live.r.UserID
+	if n := len(p.rebuy); n > 0 {
+		user, p.rebuy = p.rebuy[n-1], p.rebuy[:n-1]
 	} else {
 		g.users++
 		user = 1_000_000 + g.users
 	}
 	g.orders++
 	p.stock--
+	p.seq++
 	r := &events.SeckillReserved{EventID: g.uuid(), OrderNo: fmt.Sprintf("SK%d-%08d", p.listed.ProductID, g.orders),
 		UserID: user, ProductID: p.listed.ProductID, ProductName: p.listed.Name, Price: p.listed.Price, Quantity: 1,
-		StockBefore: p.stock + 1, StockAfter: p.stock, ReservedAt: at}
+		StockBefore: p.stock + 1, StockAfter: p.stock, ReservedAt: at, Seq: p.seq}
 	o := &genOrder{r: r}
 	switch {
-	case rejected:
-		g.schedule(at.Add(rejectDelay), o, events.ReasonRejected)
-		return r
 	case u < g.opts.PayShare:
 		g.schedule(at.Add(g.between(minPay, maxFollowUp)), o, events.TypeSeckillOrderPaid)
 	case u < userCancel:
@@ -313,7 +307,6 @@ func (g *generator) arrive(p *genProduct, at time.Time) events.Event {
 	case u < timeout:
 		g.schedule(at.Add(paymentTimeout), o, events.ReasonPaymentTimeout)
 	}
-	p.live = o
 	return r
 }
 
@@ -324,16 +317,18 @@ func (g *generator) release() events.Event {
 		g.clock = f.at
 	}
 	r := f.order.r
+	p := g.products[r.ProductID-1]
+	p.seq++
 	if f.kind == events.TypeSeckillOrderPaid {
 		return &events.SeckillOrderPaid{EventID: g.uuid(), OrderNo: r.OrderNo, UserID: r.UserID,
-			ProductID: r.ProductID, PaidAt: f.at}
+			ProductID: r.ProductID, PaidAt: f.at, Seq: p.seq, ProductName: r.ProductName, Price: r.Price,
+			Quantity: r.Quantity}
 	}
-	p := g.products[r.ProductID-1]
 	p.stock += r.Quantity
-	f.order.cancelled = true
-	if p.live == f.order {
-		p.live = nil
+	if f.kind == events.ReasonUser && g.rng.IntN(2) == 0 {
+		p.rebuy = append(p.rebuy, r.UserID)
 	}
 	return &events.SeckillOrderCancelled{EventID: g.uuid(), OrderNo: r.OrderNo, UserID: r.UserID,
-		ProductID: r.ProductID, Quantity: r.Quantity, Reason: f.kind, CancelledAt: f.at}
+		ProductID: r.ProductID, Quantity: r.Quantity, Reason: f.kind, CancelledAt: f.at, Seq: p.seq,
+		StockBefore: p.stock - r.Quantity, StockAfter: p.stock, ProductName: r.ProductName, Price: r.Price}
 }

@@ -1,9 +1,9 @@
 // Package replay rebuilds the projection tables (schema.Tables) from the event store tb_event.
 //
 // Run reads tb_event in seq order, which is the order the live consumers committed the events of each product
-// in, and applies them through projections.Applier, the apply path of the live consumers: there is no
-// replay-only SQL for the projection tables, so a replay of tb_event gives the live tables (CONTRACT.md
-// invariant 6). It never writes tb_event. Each batch of events is one transaction of the target database that
+// in, and applies them through projections.Apply, the engine of the live consumers: there is no replay-only SQL
+// for the projection tables, and the engine's result does not depend on the order of the events nor on how they
+// are batched, so a replay of tb_event gives the live tables (CONTRACT.md invariant 6). It never writes tb_event. Each batch of events is one transaction of the target database that
 // also moves a checkpoint, so an interrupted replay resumes where it stopped without applying anything twice.
 package replay
 
@@ -46,8 +46,8 @@ type Config struct {
 	// source could resume. A replay also starts over when the target has no checkpoint of this source, or its
 	// last replay finished.
 	Fresh bool
-	// SkipBad skips events that cannot be applied (unknown type, undecodable payload, or a payment or
-	// cancellation whose order does not exist yet) and lists them in Result.Skipped, instead of stopping.
+	// SkipBad skips events that cannot be decoded (unknown type, undecodable payload) and lists them in
+	// Result.Skipped, instead of stopping.
 	SkipBad bool
 	// Verify compares the rebuilt tables with the live ones of the source (Result.Verification). It needs a
 	// Target and no UntilSeq or UntilTime, and is only meaningful while no event is being recorded.
@@ -135,7 +135,7 @@ type Result struct {
 	LastSeq     int64             // last seq committed (checkpoint)
 	EndSeq      int64             // seq the replay goes up to
 	Applied     int64             // events applied by this run, rejected ones included
-	Rejected    int64             // events the projection rejected (projections.ErrRejected): no table change, as live
+	Rejected    int64             // events the projection rejected (projections.Rejected): no table change, as live
 	Skipped     []Skipped         // events skipped by SkipBad
 	Elapsed     time.Duration     // time spent reading and applying events
 	Checksums   map[string]string // projections.Checksums of the rebuilt tables, once finished
@@ -148,9 +148,8 @@ var ErrConsumersRunning = errors.New("consumers are running")
 // ErrMismatch is returned when Verify finds rebuilt and live tables that differ.
 var ErrMismatch = errors.New("rebuilt tables differ from the live ones")
 
-// BadEventError stops a replay at an event that cannot be applied: an unknown type, an undecodable payload, or
-// an event that projections.Apply finds depends on one not applied yet (projections.ErrNotYetApplied), which
-// seq order rules out for a consistent history. The batch holding it is rolled back.
+// BadEventError stops a replay at an event that cannot be decoded: an unknown type or an undecodable payload.
+// The batch holding it is rolled back.
 type BadEventError struct {
 	Seq  int64
 	Type string
@@ -391,22 +390,17 @@ func applyBatch(ctx context.Context, target *sql.DB, res *Result, cfg Config, ro
 		return fmt.Errorf("replay seq %d..%d: begin: %w", rows[0].seq, last, err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	var applied, rejected int64
-	for i, err := range projections.NewApplier(tx).ApplyAll(ctx, es) {
-		switch {
-		case err == nil:
-			applied++
-		case errors.Is(err, projections.ErrRejected):
-			applied++
+	outs, err := projections.Apply(ctx, tx, es)
+	if err != nil {
+		return fmt.Errorf("replay seq %d..%d: %w", rows[0].seq, last, err)
+	}
+	var rejected int64
+	for _, o := range outs {
+		if o == projections.Rejected {
 			rejected++
-		case errors.Is(err, projections.ErrNotYetApplied) && cfg.SkipBad:
-			skipped = append(skipped, Skipped{Seq: seqs[i], Type: es[i].EventType(), Err: err})
-		case errors.Is(err, projections.ErrNotYetApplied):
-			return &BadEventError{Seq: seqs[i], Type: es[i].EventType(), Err: err}
-		default:
-			return fmt.Errorf("replay seq %d: %w", seqs[i], err)
 		}
 	}
+	applied := int64(len(outs))
 	if err := saveCheckpoint(ctx, tx, res.Source, last, cfg.Now()); err != nil {
 		return err
 	}

@@ -116,17 +116,19 @@ func OutboxStats(ctx context.Context, rdb redis.Cmdable, productID int64) (int64
 func ReservedEvent(productID, userID, quantity int64, eventID string, now time.Time, r ReserveResult, name string, price events.Money) *events.SeckillReserved {
 	return &events.SeckillReserved{EventID: eventID, OrderNo: r.OrderNo, UserID: userID, ProductID: productID,
 		ProductName: name, Price: price, Quantity: quantity, StockBefore: r.Stock + quantity, StockAfter: r.Stock,
-		ReservedAt: time.UnixMilli(now.UnixMilli()).UTC()}
+		ReservedAt: time.UnixMilli(now.UnixMilli()).UTC(), Seq: r.EventSeq}
 }
 
 // SettledEvent rebuilds the SeckillOrderPaid or SeckillOrderCancelled event that Settle appended.
 func SettledEvent(productID int64, orderNo string, target int, reason, eventID string, now time.Time, r SettleResult) events.Event {
 	at := time.UnixMilli(now.UnixMilli()).UTC()
 	if target == StatePaid {
-		return &events.SeckillOrderPaid{EventID: eventID, OrderNo: orderNo, UserID: r.UserID, ProductID: productID, PaidAt: at}
+		return &events.SeckillOrderPaid{EventID: eventID, OrderNo: orderNo, UserID: r.UserID, ProductID: productID,
+			PaidAt: at, Seq: r.EventSeq, ProductName: r.Name, Price: r.Price, Quantity: r.Quantity}
 	}
 	return &events.SeckillOrderCancelled{EventID: eventID, OrderNo: orderNo, UserID: r.UserID, ProductID: productID,
-		Quantity: r.Quantity, Reason: reason, CancelledAt: at}
+		Quantity: r.Quantity, Reason: reason, CancelledAt: at, Seq: r.EventSeq, StockBefore: r.StockBefore,
+		StockAfter: r.Stock, ProductName: r.Name, Price: r.Price}
 }
 
 func streamTime(id string) time.Time {
@@ -145,18 +147,27 @@ func outboxEvent(productID int64, v map[string]any) (events.Event, error) {
 		}
 		return x
 	}
+	// opt reads a field that entries appended by the first release's scripts lack (0 when absent).
+	opt := func(k string) int64 {
+		if _, ok := v[k]; !ok {
+			return 0
+		}
+		return n(k)
+	}
 	at := time.UnixMilli(n("at")).UTC()
 	var e events.Event
 	switch f("type") {
 	case events.TypeSeckillReserved:
 		e = &events.SeckillReserved{EventID: f("id"), OrderNo: f("order"), UserID: n("user"), ProductID: productID,
 			ProductName: f("name"), Price: events.Money(n("price")), Quantity: n("qty"), StockBefore: n("before"),
-			StockAfter: n("after"), ReservedAt: at}
+			StockAfter: n("after"), ReservedAt: at, Seq: opt("seq")}
 	case events.TypeSeckillOrderPaid:
-		e = &events.SeckillOrderPaid{EventID: f("id"), OrderNo: f("order"), UserID: n("user"), ProductID: productID, PaidAt: at}
+		e = &events.SeckillOrderPaid{EventID: f("id"), OrderNo: f("order"), UserID: n("user"), ProductID: productID,
+			PaidAt: at, Seq: opt("seq"), ProductName: f("name"), Price: events.Money(opt("price")), Quantity: opt("qty")}
 	case events.TypeSeckillOrderCancelled:
 		e = &events.SeckillOrderCancelled{EventID: f("id"), OrderNo: f("order"), UserID: n("user"), ProductID: productID,
-			Quantity: n("qty"), Reason: f("reason"), CancelledAt: at}
+			Quantity: n("qty"), Reason: f("reason"), CancelledAt: at, Seq: opt("seq"), StockBefore: opt("before"),
+			StockAfter: opt("after"), ProductName: f("name"), Price: events.Money(opt("price"))}
 	default:
 		return nil, fmt.Errorf("%w: type %q", ErrBadOutboxEntry, f("type"))
 	}

@@ -18,15 +18,17 @@ import (
 // only one product's keys, run unchanged on Redis Cluster:
 //
 //	seckill:{1}:stock   string  live stock (never negative)
-//	seckill:{1}:info    hash    name, price (cents), start/end (unix ms, 0 = open), listed (initial stock)
+//	seckill:{1}:info    hash    name, price (cents), start/end (unix ms, 0 = open), listed (initial stock),
+//	                            evskip (event sequence numbers skipped by RestoreOrders, absent = 0)
 //	seckill:{1}:buyers  hash    userId -> orderNo of the buyer's live order (the one-per-user mark)
 //	seckill:{1}:orders  hash    orderNo -> "state|userId|quantity" (state 0 awaiting payment, 1 paid, -1 cancelled)
 //	seckill:{1}:seq     string  order number counter
+//	seckill:{1}:evseq   string  event sequence: the last number stamped on a reservation, payment or cancellation
 //	seckill:{1}:outbox  stream  events not yet confirmed by RocketMQ (see Outbox)
 //	seckill:products    set     ids of every product loaded (the outbox relay walks it)
 type Keys struct {
-	ProductID                                int64
-	Stock, Info, Buyers, Orders, Seq, Outbox string
+	ProductID                                       int64
+	Stock, Info, Buyers, Orders, Seq, Outbox, EvSeq string
 }
 
 // ProductsKey is the set of every loaded product id.
@@ -36,7 +38,7 @@ const ProductsKey = "seckill:products"
 func KeysFor(productID int64) Keys {
 	p := "seckill:{" + strconv.FormatInt(productID, 10) + "}:"
 	return Keys{ProductID: productID, Stock: p + "stock", Info: p + "info", Buyers: p + "buyers",
-		Orders: p + "orders", Seq: p + "seq", Outbox: p + "outbox"}
+		Orders: p + "orders", Seq: p + "seq", Outbox: p + "outbox", EvSeq: p + "evseq"}
 }
 
 var (
@@ -89,20 +91,22 @@ func (o Outcome) String() string { return outcomeNames[o] }
 var ReserveOutcomes = []Outcome{UnknownProduct, Reserved, SoldOut, AlreadyBought, NotStarted, Ended}
 
 // ReserveResult is what Reserve decided. OrderNo is set for Reserved and AlreadyBought, Stock is the stock after
-// the reservation (Reserved) or the stock found (SoldOut).
+// the reservation (Reserved) or the stock found (SoldOut), EventSeq the event sequence number of the
+// SeckillReserved (Reserved).
 type ReserveResult struct {
 	Outcome  Outcome
 	OrderNo  string
 	Stock    int64
 	OutboxID string
+	EventSeq int64
 }
 
-// Reserve runs reserve.lua: sale window, one live order per buyer, stock >= quantity, decrement, buyer mark and the
-// outbox append of SeckillReserved, all in one atomic step. It is safe for concurrent use; two calls for the same
+// Reserve runs reserve.lua: sale window, one live order per buyer, stock >= quantity, decrement, buyer mark, the
+// product's next event sequence number and the outbox append of SeckillReserved, all in one atomic step. It is safe for concurrent use; two calls for the same
 // buyer and product never both reserve.
 func Reserve(ctx context.Context, rdb redis.Scripter, productID, userID, quantity int64, eventID string, now time.Time) (ReserveResult, error) {
 	k := KeysFor(productID)
-	v, err := reserveScript.Run(ctx, rdb, []string{k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox},
+	v, err := reserveScript.Run(ctx, rdb, []string{k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox, k.EvSeq},
 		userID, quantity, now.UnixMilli(), eventID, productID).Slice()
 	if err != nil {
 		return ReserveResult{}, fmt.Errorf("reserve product %d for user %d: %w", productID, userID, err)
@@ -111,7 +115,8 @@ func Reserve(ctx context.Context, rdb redis.Scripter, productID, userID, quantit
 	case 0:
 		return ReserveResult{Outcome: UnknownProduct}, nil
 	case 1:
-		return ReserveResult{Outcome: Reserved, OrderNo: str(v, 1), Stock: num(v, 2), OutboxID: str(v, 3)}, nil
+		return ReserveResult{Outcome: Reserved, OrderNo: str(v, 1), Stock: num(v, 2), OutboxID: str(v, 3),
+			EventSeq: num(v, 4)}, nil
 	case 2:
 		return ReserveResult{Outcome: SoldOut, Stock: num(v, 1)}, nil
 	case 3:
@@ -131,15 +136,20 @@ const (
 	StateCancelled       = -1
 )
 
-// SettleResult is what Settle decided. For Settled, Stock is the product's stock afterwards, OutboxID the outbox
-// entry of the event and UserID/Quantity those of the order; State is the order's state when NotAwaitingPayment.
+// SettleResult is what Settle decided. For Settled, Stock is the product's stock afterwards and StockBefore before
+// (they differ for a cancellation), OutboxID the outbox entry of the event, EventSeq its event sequence number,
+// and UserID, Quantity, Name and Price those of the order; State is the order's state when NotAwaitingPayment.
 type SettleResult struct {
-	Outcome  Outcome
-	Stock    int64
-	OutboxID string
-	UserID   int64
-	Quantity int64
-	State    int
+	Outcome     Outcome
+	Stock       int64
+	StockBefore int64
+	OutboxID    string
+	EventSeq    int64
+	UserID      int64
+	Quantity    int64
+	Name        string
+	Price       events.Money
+	State       int
 }
 
 // Settle runs settle.lua: an order awaiting payment becomes paid (target StatePaid) or cancelled (StateCancelled,
@@ -147,7 +157,7 @@ type SettleResult struct {
 // Of any number of concurrent calls for one order exactly one settles it; the others get NotAwaitingPayment.
 func Settle(ctx context.Context, rdb redis.Scripter, productID int64, orderNo string, target int, reason, eventID string, now time.Time) (SettleResult, error) {
 	k := KeysFor(productID)
-	v, err := settleScript.Run(ctx, rdb, []string{k.Stock, k.Buyers, k.Orders, k.Outbox},
+	v, err := settleScript.Run(ctx, rdb, []string{k.Stock, k.Buyers, k.Orders, k.Outbox, k.Info, k.EvSeq},
 		orderNo, target, now.UnixMilli(), eventID, productID, reason).Slice()
 	if err != nil {
 		return SettleResult{}, fmt.Errorf("settle order %s: %w", orderNo, err)
@@ -156,7 +166,9 @@ func Settle(ctx context.Context, rdb redis.Scripter, productID int64, orderNo st
 	case 0:
 		return SettleResult{Outcome: UnknownOrder}, nil
 	case 1:
-		return SettleResult{Outcome: Settled, Stock: num(v, 1), OutboxID: str(v, 2), UserID: num(v, 3), Quantity: num(v, 4)}, nil
+		return SettleResult{Outcome: Settled, Stock: num(v, 1), OutboxID: str(v, 2), UserID: num(v, 3),
+			Quantity: num(v, 4), EventSeq: num(v, 5), StockBefore: num(v, 6), Name: str(v, 7),
+			Price: events.Money(num(v, 8))}, nil
 	case 2:
 		state, _ := strconv.Atoi(str(v, 1))
 		return SettleResult{Outcome: NotAwaitingPayment, State: state}, nil
@@ -174,17 +186,15 @@ type Sale struct {
 	Listed     int64 // listed (initial) stock
 }
 
-// LoadSale puts a sale into Redis unless the product is already there; it reports whether it loaded it. Live stock
-// is never overwritten, so calling it on every start (warm-up) is safe.
+// LoadSale puts a sale into Redis unless the product is already there, and registers it in ProductsKey in the
+// same script; it reports whether it loaded it. Live stock is never overwritten, so calling it on every start
+// (warm-up) is safe.
 func LoadSale(ctx context.Context, rdb redis.Cmdable, s Sale) (bool, error) {
 	k := KeysFor(s.ProductID)
-	v, err := loadScript.Run(ctx, rdb, []string{k.Stock, k.Info}, s.Name, int64(s.Price), unixMilli(s.Start),
-		unixMilli(s.End), s.Stock, s.Listed).Slice()
+	v, err := loadScript.Run(ctx, rdb, []string{k.Stock, k.Info, ProductsKey}, s.Name, int64(s.Price),
+		unixMilli(s.Start), unixMilli(s.End), s.Stock, s.Listed, s.ProductID).Slice()
 	if err != nil {
 		return false, fmt.Errorf("load product %d into redis: %w", s.ProductID, err)
-	}
-	if err := rdb.SAdd(ctx, ProductsKey, s.ProductID).Err(); err != nil {
-		return false, fmt.Errorf("register product %d: %w", s.ProductID, err)
 	}
 	return code(v) == 1, nil
 }
@@ -237,14 +247,22 @@ type OrderState struct {
 	State    int
 }
 
+// EventSeqMargin is how far past the highest event sequence number MySQL has seen RestoreOrders sets the
+// product's event sequence. The events Redis stamped before it lost its data and that were still on their way to
+// MySQL (in RocketMQ, the retry topic or the DLQ) have numbers above what MySQL has seen; new events must be
+// numbered above all of them, so that the projection, which keeps the stock of the highest number it has seen,
+// takes the stock of the new ones. A million is more than a backlog of hours at the measured drain rate of
+// ~7,000 events/s holds for one product, and costs nothing: numbers only need to grow.
+const EventSeqMargin = 1_000_000
+
 // RestoreOrders puts back what a Redis that lost its data forgot about a product's orders, from the orders MySQL
-// holds: each order's state, the buyer mark of each live order (awaiting payment or paid), and an order counter
-// past every known order number, so new order numbers never repeat old ones. It only fills what is missing and
-// is meant for warm-up, before the product is served again.
-func RestoreOrders(ctx context.Context, rdb redis.Cmdable, productID int64, orders []OrderState) error {
-	if len(orders) == 0 {
-		return nil
-	}
+// holds: each order's state, the buyer mark of each live order (awaiting payment or paid), an order counter past
+// every known order number, so new order numbers never repeat old ones, and an event sequence of
+// seenSeq + EventSeqMargin, where seenSeq is the highest event sequence number MySQL has seen for the product
+// (numbers skipped, seenSeq + EventSeqMargin - applied, are kept in the info hash as evskip, so that the audit
+// does not wait for them; applied is the number of sequenced events MySQL applied). It only fills what is missing,
+// never lowers a counter, and is meant for warm-up, before the product is served again.
+func RestoreOrders(ctx context.Context, rdb redis.Cmdable, productID int64, orders []OrderState, seenSeq, applied int64) error {
 	k := KeysFor(productID)
 	pipe := rdb.Pipeline()
 	var maxSeq int64
@@ -259,8 +277,13 @@ func RestoreOrders(ctx context.Context, rdb redis.Cmdable, productID int64, orde
 			}
 		}
 	}
+	raise := `if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
+		redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0`
+	pipe.Eval(ctx, raise, []string{k.Seq}, maxSeq)
+	// Set the event sequence and, if this call raised it, record how many numbers no event will ever carry.
 	pipe.Eval(ctx, `if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
-		redis.call('SET', KEYS[1], ARGV[1]) end return 0`, []string{k.Seq}, maxSeq)
+		redis.call('SET', KEYS[1], ARGV[1]) redis.call('HSET', KEYS[2], 'evskip', ARGV[2]) end return 0`,
+		[]string{k.EvSeq, k.Info}, seenSeq+EventSeqMargin, seenSeq+EventSeqMargin-applied)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("restore orders of product %d: %w", productID, err)
 	}
@@ -287,3 +310,63 @@ func OrderBuyer(ctx context.Context, rdb redis.Cmdable, productID int64, orderNo
 	}
 	return user, nil
 }
+
+// ErrNoSale is returned by ReadSaleState for a product Redis has no sale of.
+var ErrNoSale = errors.New("no sale loaded")
+
+// SaleState is one product's sale as Redis holds it, read in one MULTI/EXEC so that its parts agree (the scripts
+// are atomic, and so is the read).
+type SaleState struct {
+	Listed int64        // listed (initial) stock
+	Stock  int64        // live stock
+	Orders []OrderState // every order Redis knows, in no particular order
+	// EventSeq is the number of events the scripts stamped that MySQL is expected to apply: the event sequence
+	// minus the numbers RestoreOrders skipped.
+	EventSeq int64
+	Outbox   int64 // entries waiting in the outbox
+}
+
+// ReadSaleState reads a product's sale from Redis, or ErrNoSale.
+func ReadSaleState(ctx context.Context, rdb redis.Cmdable, productID int64) (SaleState, error) {
+	k := KeysFor(productID)
+	pipe := rdb.TxPipeline()
+	info := pipe.HMGet(ctx, k.Info, "listed", "evskip")
+	stock := pipe.Get(ctx, k.Stock)
+	orders := pipe.HGetAll(ctx, k.Orders)
+	evseq := pipe.Get(ctx, k.EvSeq)
+	outbox := pipe.XLen(ctx, k.Outbox)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return SaleState{}, fmt.Errorf("read sale of product %d: %w", productID, err)
+	}
+	vals := info.Val()
+	if len(vals) < 2 || vals[0] == nil {
+		return SaleState{}, fmt.Errorf("product %d: %w", productID, ErrNoSale)
+	}
+	s := SaleState{Outbox: outbox.Val()}
+	listed, _ := vals[0].(string)
+	skip, _ := vals[1].(string)
+	s.Listed, _ = strconv.ParseInt(listed, 10, 64)
+	s.Stock, _ = strconv.ParseInt(stock.Val(), 10, 64)
+	seq, _ := strconv.ParseInt(evseq.Val(), 10, 64)
+	skipped, _ := strconv.ParseInt(skip, 10, 64)
+	s.EventSeq = seq - skipped
+	for no, rec := range orders.Val() {
+		parts := strings.Split(rec, "|")
+		if len(parts) != 3 {
+			return SaleState{}, fmt.Errorf("product %d: order %s: %w %q", productID, no, ErrBadOrderRecord, rec)
+		}
+		o := OrderState{OrderNo: no}
+		var err1, err2, err3 error
+		o.State, err1 = strconv.Atoi(parts[0])
+		o.UserID, err2 = strconv.ParseInt(parts[1], 10, 64)
+		o.Quantity, err3 = strconv.ParseInt(parts[2], 10, 64)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return SaleState{}, fmt.Errorf("product %d: order %s: %w %q", productID, no, ErrBadOrderRecord, rec)
+		}
+		s.Orders = append(s.Orders, o)
+	}
+	return s, nil
+}
+
+// ErrBadOrderRecord marks an entry of the orders hash that is not "state|userId|quantity".
+var ErrBadOrderRecord = errors.New("bad order record")

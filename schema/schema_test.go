@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/schema"
@@ -58,6 +60,9 @@ func loadSale(t *testing.T, stock int64, start, end *time.Time) int64 {
 		Price: 699900, Start: start, End: end, Stock: stock, Listed: stock})
 	if err != nil || !loaded {
 		t.Fatalf("load sale: %v %v", loaded, err)
+	}
+	if in, err := rdb.SIsMember(context.Background(), schema.ProductsKey, id).Result(); err != nil || !in {
+		t.Fatalf("loaded product %d is not registered in %s (%v)", id, schema.ProductsKey, err)
 	}
 	return id
 }
@@ -226,8 +231,14 @@ func TestCancelReturnsStockAndBuyerMarkOnce(t *testing.T) {
 		t.Fatalf("outbox holds %d entries, want reserved, cancelled, reserved", len(entries))
 	}
 	c := entries[1].Event.(*events.SeckillOrderCancelled)
-	if c.OrderNo != r.OrderNo || c.Quantity != 1 || c.Reason != events.ReasonPaymentTimeout || c.UserID != 9 {
+	if c.OrderNo != r.OrderNo || c.Quantity != 1 || c.Reason != events.ReasonPaymentTimeout || c.UserID != 9 ||
+		c.StockBefore != 0 || c.StockAfter != 1 || c.ProductName != "iPhone 15 Pro" || c.Price != 699900 {
 		t.Fatalf("cancel event = %+v", c)
+	}
+	// Every event of the product carries the next number of one sequence, in the order Redis decided them.
+	if a, b := entries[0].Event.(*events.SeckillReserved).Seq, entries[2].Event.(*events.SeckillReserved).Seq; a != 1 ||
+		c.Seq != 2 || b != 3 {
+		t.Fatalf("event seqs %d, %d, %d; want 1, 2, 3", a, c.Seq, b)
 	}
 }
 
@@ -244,12 +255,22 @@ func TestFastPathEventsEqualOutboxEntries(t *testing.T) {
 	payID := uuid.NewString()
 	s, _ := schema.Settle(ctx, rdb, id, r.OrderNo, schema.StatePaid, "", payID, now)
 	paid := schema.SettledEvent(id, r.OrderNo, schema.StatePaid, "", payID, now, s)
+	r2, _ := schema.Reserve(ctx, rdb, id, 6, 1, uuid.NewString(), now)
+	cancelID := uuid.NewString()
+	c, _ := schema.Settle(ctx, rdb, id, r2.OrderNo, schema.StateCancelled, events.ReasonUser, cancelID, now)
+	cancelled := schema.SettledEvent(id, r2.OrderNo, schema.StateCancelled, events.ReasonUser, cancelID, now, c)
 	entries, _ := schema.ReadOutbox(ctx, rdb, id, now.Add(time.Minute), 10)
-	if len(entries) != 2 || entries[0].StreamID != r.OutboxID || entries[1].StreamID != s.OutboxID {
+	if len(entries) != 4 || entries[0].StreamID != r.OutboxID || entries[1].StreamID != s.OutboxID ||
+		entries[3].StreamID != c.OutboxID {
 		t.Fatalf("outbox = %+v", entries)
 	}
-	if !reflect.DeepEqual(entries[0].Event, fast) || !reflect.DeepEqual(entries[1].Event, paid) {
-		t.Fatalf("outbox events\n%#v\n%#v\nfast path\n%#v\n%#v", entries[0].Event, entries[1].Event, fast, paid)
+	for i, fast := range map[int]events.Event{0: fast, 1: paid, 3: cancelled} {
+		if !reflect.DeepEqual(entries[i].Event, fast) {
+			t.Fatalf("outbox event\n%#v\nfast path\n%#v", entries[i].Event, fast)
+		}
+	}
+	if p := paid.(*events.SeckillOrderPaid); p.Seq != 2 || p.Quantity != 1 || p.ProductName != "iPhone 15 Pro" || p.Price != 699900 {
+		t.Fatalf("payment = %+v", p)
 	}
 }
 
@@ -278,9 +299,9 @@ func TestHeartbeatsTellLiveConsumers(t *testing.T) {
 	}
 }
 
-// TestRestoreOrdersAfterRedisLostItsData: a product reloaded from MySQL gets its orders, buyer marks and order
-// counter back, so a buyer with a live order is refused, a cancelled one may buy again, and new order numbers
-// never repeat old ones.
+// TestRestoreOrdersAfterRedisLostItsData: a product reloaded from MySQL gets its orders, buyer marks, order
+// counter and event sequence back, so a buyer with a live order is refused, a cancelled one may buy again, new
+// order numbers never repeat old ones, and new events are numbered past every event that may be in flight.
 func TestRestoreOrdersAfterRedisLostItsData(t *testing.T) {
 	rdb := schematest.Redis(t)
 	ctx := context.Background()
@@ -290,7 +311,7 @@ func TestRestoreOrdersAfterRedisLostItsData(t *testing.T) {
 		{OrderNo: no(1), UserID: 1, Quantity: 1, State: schema.StatePaid},
 		{OrderNo: no(7), UserID: 2, Quantity: 1, State: schema.StateCancelled},
 		{OrderNo: no(3), UserID: 3, Quantity: 1, State: schema.StateAwaitingPayment},
-	})
+	}, 40, 38)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +322,49 @@ func TestRestoreOrdersAfterRedisLostItsData(t *testing.T) {
 	if r.Outcome != schema.Reserved || r.OrderNo != no(8) {
 		t.Fatalf("buyer with a cancelled order = %+v, want a new order %s", r, no(8))
 	}
+	if _, err := schema.ReadSaleState(ctx, rdb, id+1_000_000); !errors.Is(err, schema.ErrNoSale) {
+		t.Fatalf("sale state of an unknown product: %v, want ErrNoSale", err)
+	}
+	if r.EventSeq != 40+schema.EventSeqMargin+1 {
+		t.Fatalf("first event after the restore has seq %d, want %d", r.EventSeq, 40+schema.EventSeqMargin+1)
+	}
+	// The audit counts one event MySQL has not applied: the 38 applied plus the numbers skipped leave one.
+	st, err := schema.ReadSaleState(ctx, rdb, id)
+	if err != nil || st.EventSeq-38 != 1 {
+		t.Fatalf("sale state %+v (%v): want 1 event pending", st, err)
+	}
 	if s, _ := schema.Settle(ctx, rdb, id, no(3), schema.StatePaid, "", uuid.NewString(), time.Now()); s.Outcome != schema.Settled {
 		t.Fatalf("paying a restored order = %+v", s)
+	}
+}
+
+// TestOutboxEntriesOfTheFirstReleaseStillDecode: entries appended by the first release's scripts (no seq, no
+// stock, name, price or quantity on settlements) are still read, as first-release events.
+func TestOutboxEntriesOfTheFirstReleaseStillDecode(t *testing.T) {
+	rdb := schematest.Redis(t)
+	ctx := context.Background()
+	id := loadSale(t, 3, nil, nil)
+	k := schema.KeysFor(id)
+	for _, fields := range [][]any{
+		{"type", "SeckillReserved", "id", "a", "order", "SK1-1", "user", "7", "product", id, "qty", "1", "before", "3",
+			"after", "2", "at", "1700000000000", "name", "x", "price", "100"},
+		{"type", "SeckillOrderPaid", "id", "b", "order", "SK1-1", "user", "7", "product", id, "at", "1700000000001"},
+		{"type", "SeckillOrderCancelled", "id", "c", "order", "SK1-2", "user", "8", "product", id, "qty", "1",
+			"reason", "user", "at", "1700000000002"},
+	} {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: k.Outbox, Values: fields}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := schema.ReadOutbox(ctx, rdb, id, time.Now().Add(time.Minute), 10)
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("read %d entries: %v", len(entries), err)
+	}
+	r := entries[0].Event.(*events.SeckillReserved)
+	p := entries[1].Event.(*events.SeckillOrderPaid)
+	c := entries[2].Event.(*events.SeckillOrderCancelled)
+	if r.Seq != 0 || r.StockAfter != 2 || p.Seq != 0 || p.Quantity != 0 || c.Seq != 0 || c.Quantity != 1 ||
+		c.StockAfter != 0 || c.ProductName != "" {
+		t.Fatalf("first-release entries decoded as %+v %+v %+v", r, p, c)
 	}
 }

@@ -328,6 +328,7 @@ func waitDrained(ctx context.Context, client *http.Client, base string, o benchO
 		Data struct {
 			InitialStock, RedisStock, Reserved, MySQLStock, Orders, Cancelled, PendingEvents int64
 			Consistent                                                                       bool
+			Failures                                                                         []string
 		}
 	}
 	for {

@@ -69,7 +69,7 @@ func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb *redis.Clie
 			return rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: cfg.Namesrv,
 				BrokerAddr: cfg.Broker, ConsumerGroup: group, MaxInFlightPerQueue: cfg.InFlight}, wlog)
 		},
-		Publisher: pub, Store: batcher, Settler: handlers.RedisSettler{RDB: rdb}, DB: db, Registerer: reg,
+		Publisher: pub, Store: batcher, Settler: handlers.RedisSettler{RDB: rdb, Publisher: pub, Topic: cfg.Topic}, DB: db, Registerer: reg,
 	}, wlog)
 	if err != nil {
 		_ = batcher.Close()

@@ -214,13 +214,16 @@ func (a *app) drained(product int64, orders int64, timeout time.Duration) projec
 func (a *app) invariants(product int64) projections.Report {
 	a.t.Helper()
 	rdb := schematest.Redis(a.t)
-	stock, err := rdb.Get(context.Background(), schema.KeysFor(product).Stock).Int64()
+	state, err := schema.ReadSaleState(context.Background(), rdb, product)
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	rep, err := projections.CheckInvariantsWithRedis(context.Background(), a.db.DB, product, stock)
+	rep, err := projections.Audit(context.Background(), a.db.DB, product, state)
 	if err != nil {
 		a.t.Fatal(err)
+	}
+	if rep.Pending != 0 {
+		a.t.Fatalf("%d events pending once drained:\n%s", rep.Pending, rep)
 	}
 	if !rep.OK() {
 		a.t.Fatalf("invariants broken:\n%s", rep)

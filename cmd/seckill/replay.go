@@ -40,7 +40,7 @@ generator (writes a history instead of replaying):
                     database, created if missing; its tb_event must be empty
   --products P      products listed by the generated history (default 10)
   --pay-share F     share of reservations paid (default 0.6)
-  --cancel-share F  share of reservations cancelled, over the reasons user, payment_timeout, rejected (default 0.2)
+  --cancel-share F  share of reservations cancelled, half by the buyer (half of whom buy again), half by the payment timeout (default 0.2)
   --seed S          generator seed (default 1)
 `
 

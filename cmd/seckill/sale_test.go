@@ -159,7 +159,7 @@ func TestWarmUpAfterRedisLostItsData(t *testing.T) {
 	a.stop()
 	rdb := schematest.Redis(t)
 	k := schema.KeysFor(id)
-	if err := rdb.Del(context.Background(), k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox).Err(); err != nil {
+	if err := rdb.Del(context.Background(), k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox, k.EvSeq).Err(); err != nil {
 		t.Fatal(err)
 	}
 	a.start()

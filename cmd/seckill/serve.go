@@ -198,7 +198,8 @@ func pingRocketMQ(ctx context.Context, cfg Config) error {
 }
 
 // warmUp loads into Redis every product MySQL lists that Redis lacks (a listing interrupted between the two, or a
-// Redis that lost its data), with MySQL's stock, and puts back its orders, buyer marks and order counter.
+// Redis that lost its data), with MySQL's stock, and puts back its orders, buyer marks, order counter and event
+// sequence (past every event sequence number MySQL has seen, with room for those in flight: schema.RestoreOrders).
 // Products already in Redis are never touched. Events still on their way to MySQL when Redis lost its data are
 // not known here: check such a product with GET /admin/products/{id}/audit.
 func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger) error {
@@ -239,7 +240,11 @@ func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger
 		if err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
-		if err := schema.RestoreOrders(ctx, rdb, s.ProductID, orders); err != nil {
+		seen, applied, err := projections.EventSeqs(ctx, db, s.ProductID)
+		if err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		if err := schema.RestoreOrders(ctx, rdb, s.ProductID, orders, seen, applied); err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
 		log.Warn("warm-up loaded a product missing from redis", "product_id", s.ProductID, "stock", s.Stock, "orders", len(orders))

@@ -20,12 +20,14 @@ import (
 // Epoch is the time of the first event of every sale built here; event times follow it by the millisecond.
 var Epoch = time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
 
-// Sale is a product listed for a sale and the events of its orders, as the Redis scripts would have raised them.
-// It is not safe for concurrent use.
+// Sale is a product listed for a sale and the events of its orders, as the Redis scripts would have raised them:
+// each reservation, payment and cancellation takes the product's next event sequence number (Seq) and the
+// running stock. It is not safe for concurrent use.
 type Sale struct {
 	Listed *events.ProductListed
 	stock  int64
 	orders int
+	seq    int64
 	clock  time.Duration
 }
 
@@ -45,10 +47,14 @@ func (s *Sale) tick() time.Time {
 func (s *Sale) Reserve(user int64) *events.SeckillReserved {
 	s.stock--
 	s.orders++
+	s.seq++
 	return &events.SeckillReserved{EventID: uuid.NewString(), OrderNo: fmt.Sprintf("SK%d-%08d", s.Listed.ProductID, s.orders),
 		UserID: user, ProductID: s.Listed.ProductID, ProductName: s.Listed.Name, Price: s.Listed.Price, Quantity: 1,
-		StockBefore: s.stock + 1, StockAfter: s.stock, ReservedAt: s.tick()}
+		StockBefore: s.stock + 1, StockAfter: s.stock, ReservedAt: s.tick(), Seq: s.seq}
 }
+
+// Stock is the sale's running stock, as Redis has it after the events built so far.
+func (s *Sale) Stock() int64 { return s.stock }
 
 // Reservations returns n reservations, for users first, first+1, ...
 func (s *Sale) Reservations(first int64, n int) []events.Event {
@@ -61,15 +67,37 @@ func (s *Sale) Reservations(first int64, n int) []events.Event {
 
 // Pay returns the SeckillOrderPaid of a reservation.
 func (s *Sale) Pay(r *events.SeckillReserved) *events.SeckillOrderPaid {
+	s.seq++
 	return &events.SeckillOrderPaid{EventID: uuid.NewString(), OrderNo: r.OrderNo, UserID: r.UserID,
-		ProductID: r.ProductID, PaidAt: s.tick()}
+		ProductID: r.ProductID, PaidAt: s.tick(), Seq: s.seq, ProductName: r.ProductName, Price: r.Price,
+		Quantity: r.Quantity}
 }
 
 // Cancel returns the SeckillOrderCancelled of a reservation; the stock goes back to the sale.
 func (s *Sale) Cancel(r *events.SeckillReserved, reason string) *events.SeckillOrderCancelled {
 	s.stock += r.Quantity
+	s.seq++
 	return &events.SeckillOrderCancelled{EventID: uuid.NewString(), OrderNo: r.OrderNo, UserID: r.UserID,
-		ProductID: r.ProductID, Quantity: r.Quantity, Reason: reason, CancelledAt: s.tick()}
+		ProductID: r.ProductID, Quantity: r.Quantity, Reason: reason, CancelledAt: s.tick(), Seq: s.seq,
+		StockBefore: s.stock - r.Quantity, StockAfter: s.stock, ProductName: r.ProductName, Price: r.Price}
+}
+
+// FirstRelease returns a copy of e as the first release raised it: without the fields added since (Seq, and the
+// settlements' stock, name, price and, for a payment, quantity).
+func FirstRelease(e events.Event) events.Event {
+	switch v := e.(type) {
+	case *events.SeckillReserved:
+		c := *v
+		c.Seq = 0
+		return &c
+	case *events.SeckillOrderPaid:
+		return &events.SeckillOrderPaid{EventID: v.EventID, OrderNo: v.OrderNo, UserID: v.UserID,
+			ProductID: v.ProductID, PaidAt: v.PaidAt}
+	case *events.SeckillOrderCancelled:
+		return &events.SeckillOrderCancelled{EventID: v.EventID, OrderNo: v.OrderNo, UserID: v.UserID,
+			ProductID: v.ProductID, Quantity: v.Quantity, Reason: v.Reason, CancelledAt: v.CancelledAt}
+	}
+	return e
 }
 
 // RequireInvariants fails the test unless every invariant of the product holds in db.
