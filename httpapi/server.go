@@ -93,6 +93,11 @@ type Deps struct {
 	Now func() time.Time
 	// NewID returns a new event id; nil means a random UUID.
 	NewID func() string
+	// Pages serves the buyer's page at / and the operator's page at /admin/ (package web); nil means no pages.
+	Pages http.Handler
+	// DevTokens mints the tokens of the development sign-in, POST /dev/token; nil (production) means no such
+	// route.
+	DevTokens TokenMinter
 }
 
 // Server answers the HTTP API.
@@ -104,6 +109,7 @@ type Server struct {
 	metrics *metrics
 	// infoCache maps product id -> saleInfo (name and price never change once listed).
 	infoCache sync.Map
+	catalog   catalog
 	handler   http.Handler
 }
 
