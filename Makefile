@@ -5,6 +5,7 @@ GO ?= go
 BIN := bin/seckill
 DEV_ADMIN_TOKEN ?= dev-admin-token
 export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
+DEV_BUYER_JWT_SECRET ?= dev-buyer-jwt-secret
 
 .PHONY: all build run services services-down services-status restart-broker test test-race test-pubsub-full bench vet fmt clean
 
@@ -28,10 +29,12 @@ restart-broker:
 run: services build
 	@$(BIN) migrate
 	@echo "admin token (development): $(SECKILL_ADMIN_TOKEN)"
+	@echo "buyer's page:    http://127.0.0.1:8080/  (development sign-in by user id)"
+	@echo "operator's page: http://127.0.0.1:8080/admin/  (admin token above)"
 	@echo "buy one:    curl -s -XPOST localhost:8080/seckill/kill -d '{\"userId\":1002,\"productId\":1,\"quantity\":1}'"
 	@echo "result:     curl -s 'localhost:8080/seckill/result?userId=1002&productId=1'"
 	@echo "audit:      curl -s -H 'Authorization: Bearer $(SECKILL_ADMIN_TOKEN)' localhost:8080/admin/products/1/audit"
-	$(BIN) serve -seed
+	SECKILL_BUYER_JWT_SECRET=$${SECKILL_BUYER_JWT_SECRET:-$(DEV_BUYER_JWT_SECRET)} $(BIN) serve -seed -dev
 
 # Every test, real services included: a missing service fails the test (SECKILL_REQUIRE_SERVICES=1).
 # -short runs the short form of the Watermill universal suite; test-pubsub-full runs it whole. -p 1: some tests

@@ -34,6 +34,8 @@ type Config struct {
 	ShutdownTimeout time.Duration   // SECKILL_SHUTDOWN_TIMEOUT
 	LogLevel        slog.Level      // SECKILL_LOG_LEVEL: debug, info, warn, error
 	PprofAddr       string          // SECKILL_PPROF_ADDR: where to serve /debug/pprof, empty = nowhere
+	Dev             bool            // SECKILL_DEV: development mode (the buyer's page offers a sign-in by user id)
+	BuyerJWTSecret  string          // SECKILL_BUYER_JWT_SECRET: HS256 secret of buyer tokens
 }
 
 // rocketMQRetrySchedule is RocketMQ's own schedule for the 16 retries of a consumer group (delay levels 3..18).
@@ -62,6 +64,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ShutdownTimeout: r.duration("SECKILL_SHUTDOWN_TIMEOUT", "20s"),
 		LogLevel:        r.level("SECKILL_LOG_LEVEL", "info"),
 		PprofAddr:       r.str("SECKILL_PPROF_ADDR", ""),
+		Dev:             r.boolean("SECKILL_DEV", false),
+		BuyerJWTSecret:  r.str("SECKILL_BUYER_JWT_SECRET", ""),
 	}
 	if c.PprofAddr != "" {
 		r.check("SECKILL_PPROF_ADDR", c.PprofAddr)

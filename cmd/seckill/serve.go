@@ -25,6 +25,7 @@ import (
 	"github.com/seckill/seckill/outbox"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/schema"
+	"github.com/seckill/seckill/web"
 )
 
 // The demo product of the seed document, listed by `seckill serve -seed` (what `make run` does).
@@ -42,11 +43,19 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	seed := fs.Bool("seed", false, `list the seed's product (id 1, "iPhone 15 Pro", 6999, stock 10000) when absent`)
+	fs.BoolVar(&cfg.Dev, "dev", cfg.Dev, "development mode: POST /dev/token and a sign-in by user id on the buyer's page (SECKILL_DEV)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
 	log := newLogger(cfg, stderr)
 	wlog := watermill.NewSlogLogger(log)
+	pages, devTokens, err := buyerPages(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Dev {
+		log.Warn("development mode: POST /dev/token signs anyone in as any buyer; never use it in production")
+	}
 
 	st, err := connect(ctx, cfg, wlog)
 	if err != nil {
@@ -71,7 +80,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	srv, err := httpapi.New(httpapi.Config{AdminToken: cfg.AdminToken, MaxPerUser: cfg.MaxPerUser,
 		RatePerUser: rateOrOff(cfg.RatePerUser)}, httpapi.Deps{
 		Redis: rdb, DB: db, Store: store, Outbox: ob, Registerer: reg, Gatherer: reg, Logger: log,
-		Checks: readiness(cfg, rdb, db),
+		Checks: readiness(cfg, rdb, db), Pages: pages, DevTokens: devTokens,
 	})
 	if err != nil {
 		return err
@@ -144,6 +153,16 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	wg.Wait()
 	log.Info("stopped")
 	return runErr
+}
+
+// buyerPages builds the pages and, in development mode only, the minter of the development sign-in.
+func buyerPages(cfg Config) (http.Handler, httpapi.TokenMinter, error) {
+	pages, err := web.New(web.Config{DevSignIn: cfg.Dev})
+	if err != nil || !cfg.Dev {
+		return pages, nil, err
+	}
+	m, err := newHS256Minter(cfg.BuyerJWTSecret)
+	return pages, m, err
 }
 
 func rateOrOff(r float64) float64 {
