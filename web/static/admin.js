@@ -101,12 +101,12 @@
     const tr = document.createElement("tr");
     tr.id = "board-" + p.id;
     const a = p.audit;
-    const win = (p.startTime ? time(p.startTime) : "现在 now") + " → " + (p.endTime ? time(p.endTime) : "∞");
+    const win = (p.startTime ? time(p.startTime) : "现在 now") + "\n→ " + (p.endTime ? time(p.endTime) : "∞");
     tr.append(
       cell(String(p.id), "num"),
       cell(p.name),
       cell(price(p.price), "num"),
-      cell(win, "num"),
+      cell(win, "num window"),
       cell(a ? String(a.redisStock) : "—", "fig redis"),
       cell(a ? String(a.mysqlStock) : "—", "fig mysql"),
       cell(String(p.orders.awaitingPayment), "fig awaiting"),

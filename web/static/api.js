@@ -57,11 +57,11 @@ window.seckill = (function () {
       case status === 409 && op === "kill":
         return "您已秒杀过此商品 · You already hold an order for this sale";
       case status === 409 && op === "pay":
-        return "订单无法支付（已支付或已取消）· This order can no longer be paid";
+        return "订单无法支付（已支付或已取消） · This order can no longer be paid";
       case status === 409 && op === "cancel":
-        return "订单无法取消（已支付或已取消）· This order can no longer be cancelled";
+        return "订单无法取消（已支付或已取消） · This order can no longer be cancelled";
       case status === 410:
-        return "已售罄（库存不足）· Sold out";
+        return "已售罄（库存不足） · Sold out";
       case status === 429:
         return "请求过于频繁，请稍后再试 · Too many requests: wait a moment and try again";
       case status === 503 && m.includes("unknown"):

@@ -50,8 +50,8 @@
       return { error: "令牌格式无效，请粘贴完整的 JWT · Not a valid token: paste the whole JWT" };
     }
     const sub = claims && typeof claims.sub === "string" && /^[1-9][0-9]{0,15}$/.test(claims.sub) ? Number(claims.sub) : 0;
-    if (!Number.isSafeInteger(sub) || sub < 1) return { error: "令牌中没有买家 ID（sub）· The token names no buyer (sub)" };
-    if (typeof claims.exp !== "number") return { error: "令牌没有有效期（exp）· The token has no expiry (exp)" };
+    if (!Number.isSafeInteger(sub) || sub < 1) return { error: "令牌中没有买家 ID（sub） · The token names no buyer (sub)" };
+    if (typeof claims.exp !== "number") return { error: "令牌没有有效期（exp） · The token has no expiry (exp)" };
     if (claims.exp * 1000 <= now()) return { error: "令牌已过期，请重新获取 · The token has expired: get a new one" };
     return { userId: sub };
   }
