@@ -2,9 +2,9 @@
 "use strict";
 
 window.seckill = (function () {
-  // call sends one request and resolves to {status, message, data} (the contract's envelope); a network failure
-  // is status 0. It never rejects.
-  async function call(method, path, { body, token } = {}) {
+  // call sends one request and resolves to {status, message, data, date} (the contract's envelope and the Date
+  // header); a network failure is status 0. It never rejects. Answers are not cached unless cache says so.
+  async function call(method, path, { body, token, cache = "no-store" } = {}) {
     const headers = { Accept: "application/json" };
     if (token) headers.Authorization = "Bearer " + token;
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -14,7 +14,7 @@ window.seckill = (function () {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        cache: "no-store",
+        cache,
         credentials: "omit",
       });
     } catch (e) {
