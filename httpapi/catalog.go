@@ -59,6 +59,13 @@ func (c *catalog) liveIDs(ctx context.Context, db *sql.DB, now time.Time) ([]int
 	return ids, nil
 }
 
+// forget drops the cached ids, so a product listed through this instance is on its next list.
+func (c *catalog) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ids, c.at = nil, time.Time{}
+}
+
 // products answers GET /seckill/products: the sales that are live or upcoming, each as GET /seckill/products/{id}
 // shows it (stock live from Redis), ordered by start time then id. Public and cacheable for a second.
 func (s *Server) products(w http.ResponseWriter, r *http.Request) {

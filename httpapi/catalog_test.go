@@ -66,7 +66,7 @@ func TestProductListShowsLiveAndUpcomingSales(t *testing.T) {
 	live := s.listWindow(3, at(-time.Hour), at(time.Hour))
 	upcoming := s.listWindow(7, at(time.Hour), at(2*time.Hour))
 	ended := s.listWindow(9, at(-2*time.Hour), at(-time.Hour))
-	soonOver := s.listWindow(2, at(-time.Hour), at(1500*time.Millisecond))
+	soonOver := s.listWindow(2, at(-time.Hour), at(3*time.Second))
 
 	req := httptest.NewRequest("GET", "/seckill/products", nil)
 	rec := httptest.NewRecorder()
@@ -92,6 +92,11 @@ func TestProductListShowsLiveAndUpcomingSales(t *testing.T) {
 		t.Fatalf("listed %+v, want what GET /seckill/products/{id} says: %+v", item, single)
 	}
 
+	fresh := s.listWindow(1, nil, nil)
+	if !listed(s.sales(), fresh) {
+		t.Fatalf("product %d listed right after a list request is not on the next one", fresh)
+	}
+
 	if r := s.kill(1, live); r.Status != http.StatusOK {
 		t.Fatalf("kill: %d %s", r.Status, r.Message)
 	}
@@ -102,16 +107,21 @@ func TestProductListShowsLiveAndUpcomingSales(t *testing.T) {
 	}
 
 	deadline := time.Now().Add(10 * time.Second)
-	for left := true; left; {
+	for listed(s.sales(), soonOver) {
 		if time.Now().After(deadline) {
 			t.Fatalf("sale %d still listed after its end", soonOver)
 		}
 		time.Sleep(100 * time.Millisecond)
-		left = false
-		for _, p := range s.sales() {
-			left = left || p.ID == soonOver
+	}
+}
+
+func listed(sales []saleView, id int64) bool {
+	for _, p := range sales {
+		if p.ID == id {
+			return true
 		}
 	}
+	return false
 }
 
 // TestBoardShowsEachSaleFigures: GET /admin/products needs the admin token and gives, for each listed product,
