@@ -227,7 +227,7 @@ func TestBuyerPageInARealBrowser(t *testing.T) {
 	now := time.Now()
 	later := func(d time.Duration) *time.Time { v := now.Add(d); return &v }
 	soldOut := a.listSale("华为 Mate 60 Pro", "5999", 0, nil, later(6*time.Hour))
-	open := a.listSale("AirPods Pro 2", "1899", 50, nil, nil)
+	open := a.listSale("AirPods Pro 2", "1899", 100000, nil, nil)
 	upcoming := a.listSale("小米 14 Ultra", "6499", 300, later(26*time.Hour), later(27*time.Hour))
 	first := b.tab(a.base + "/")
 	first.devSignIn(5001)
@@ -282,7 +282,17 @@ func TestBuyerPageInARealBrowser(t *testing.T) {
 		}
 	}
 
-	first.waitFor("the open sale's stock", card(open, ".stock")+`.textContent === "50"`, 10*time.Second)
+	// No layout shift when the stock loses a digit: the countdown beside it stays where it was.
+	first.waitFor("the open sale's stock", card(open, ".stock")+`.textContent === "100000"`, 10*time.Second)
+	clockAt := card(open, ".clock") + `.getBoundingClientRect().left.toFixed(1)`
+	before := first.eval(clockAt)
+	if st := a.buyAs(5101, open); st != http.StatusOK {
+		t.Fatalf("buy of the open sale: %d", st)
+	}
+	first.waitFor("the open sale's stock to fall", card(open, ".stock")+`.textContent === "99999"`, 10*time.Second)
+	if after := first.eval(clockAt); after != before {
+		t.Fatalf("the figure beside the stock moved from x=%s to x=%s when the stock went from 100000 to 99999", before, after)
+	}
 	first.waitFor("the upcoming sale's countdown", card(upcoming, ".clock")+`.textContent.startsWith("1天")`, 10*time.Second)
 	b.screenshot(first, "buyer", 1280)
 
