@@ -12,9 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -73,8 +75,29 @@ func newBrowser(t *testing.T) *browser {
 // tab opens a new tab on url.
 func (b *browser) tab(url string, viewport ...int64) *tab {
 	b.t.Helper()
-	ctx, cancel := chromedp.NewContext(b.ctx)
-	b.t.Cleanup(cancel)
+	// Every uncaught JavaScript exception of the page fails the test.
+	var mu sync.Mutex
+	var thrown []string
+	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithListener(func(ev any) {
+		if e, ok := ev.(*cdpruntime.EventExceptionThrown); ok {
+			mu.Lock()
+			d := e.ExceptionDetails
+			desc := d.Text
+			if d.Exception != nil {
+				desc += " " + d.Exception.Description
+			}
+			thrown = append(thrown, fmt.Sprintf("%s:%d:%d %s", d.URL, d.LineNumber+1, d.ColumnNumber+1, desc))
+			mu.Unlock()
+		}
+	}))
+	b.t.Cleanup(func() {
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range thrown {
+			b.t.Errorf("uncaught exception on %s: %s", url, e)
+		}
+	})
 	// The first action on a context opens its tab and ties the tab's life to that context: open it without the
 	// per-step timeout.
 	if err := chromedp.Do(ctx); err != nil {
