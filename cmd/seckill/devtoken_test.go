@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +34,17 @@ func TestDevMinterSignsBuyerTokensOfTheContract(t *testing.T) {
 	if _, err := newHS256Minter(""); err == nil || !strings.Contains(err.Error(), "SECKILL_BUYER_JWT_SECRET") {
 		t.Fatalf("no secret: %v, want an error naming SECKILL_BUYER_JWT_SECRET", err)
 	}
-	if _, _, err := buyerPages(Config{Dev: true}); err == nil {
-		t.Fatal("development mode without a buyer secret started")
+	for name, c := range map[string]struct {
+		args []string
+		env  map[string]string
+	}{
+		"serve -dev":       {[]string{"serve", "-dev"}, nil},
+		"SECKILL_DEV=true": {[]string{"serve"}, map[string]string{"SECKILL_DEV": "true"}},
+	} {
+		err := run(context.Background(), c.args, envOf(c.env), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "SECKILL_BUYER_JWT_SECRET") {
+			t.Fatalf("development mode (%s) without a buyer secret: %v, want it refused naming the variable", name, err)
+		}
 	}
 	if _, minter, err := buyerPages(Config{}); err != nil || minter != nil {
 		t.Fatalf("production mode: minter %v, err %v; want no development sign-in", minter, err)
