@@ -33,7 +33,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	h := &handler{files: files, pages: map[string][]byte{}}
+	h := &handler{files: files, pages: map[string][]byte{}, built: time.Now()}
 	for route, name := range map[string]string{"/": "index.html", "/admin/": "admin.html"} {
 		t, err := template.ParseFS(files, name)
 		if err != nil {
@@ -51,10 +51,9 @@ func New(cfg Config) (http.Handler, error) {
 type handler struct {
 	files fs.FS
 	pages map[string][]byte
+	// built stamps the pages for If-Modified-Since: they change only with the binary.
+	built time.Time
 }
-
-// started stamps the pages for If-Modified-Since: they change only with the binary.
-var started = time.Now()
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
@@ -65,7 +64,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-cache")
 	if page, ok := h.pages[r.URL.Path]; ok {
 		hd.Set("Content-Type", "text/html; charset=utf-8")
-		http.ServeContent(w, r, "page.html", started, bytes.NewReader(page))
+		http.ServeContent(w, r, "page.html", h.built, bytes.NewReader(page))
 		return
 	}
 	name, ok := strings.CutPrefix(r.URL.Path, "/static/")
