@@ -9,7 +9,7 @@ export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
 DEV_BUYER_JWT_SECRET ?= dev-buyer-jwt-secret-not-for-production
 export SECKILL_BUYER_JWT_SECRET ?= $(DEV_BUYER_JWT_SECRET)
 
-.PHONY: all build run services services-down services-status restart-broker test test-race test-pubsub-full bench vet fmt clean
+.PHONY: all build run services services-down services-status restart-broker chromium test test-race test-pubsub-full screenshots bench vet fmt clean
 
 all: build
 
@@ -28,29 +28,39 @@ services-status:
 restart-broker:
 	@scripts/services.sh restart-broker
 
+# Debian's chromium (and a Chinese font) for the real-browser tests of the pages; installs only what is missing.
+chromium:
+	@scripts/chromium.sh >/dev/null
+
 run: services build
 	@$(BIN) migrate
 	@echo "admin token (development): $(SECKILL_ADMIN_TOKEN)"
+	@echo "buyer's page:    http://127.0.0.1:8080/  (development sign-in by user id)"
+	@echo "operator's page: http://127.0.0.1:8080/admin/  (admin token above)"
 	@tok=$$($(BIN) token -user 1002 -ttl 24h) && \
 	echo "buyer token of user 1002 (development, 24h; bin/seckill token -user N mints others): $$tok" && \
 	echo "buy one:    curl -s -XPOST -H 'Authorization: Bearer $$tok' localhost:8080/seckill/kill -d '{\"productId\":1,\"quantity\":1}'" && \
 	echo "result:     curl -s -H 'Authorization: Bearer $$tok' 'localhost:8080/seckill/result?productId=1'"
 	@echo "audit:      curl -s -H 'Authorization: Bearer $(SECKILL_ADMIN_TOKEN)' localhost:8080/admin/products/1/audit"
-	$(BIN) serve -seed
+	$(BIN) serve -seed -dev
 
 # Every test, real services included: a missing service fails the test (SECKILL_REQUIRE_SERVICES=1).
 # -short runs the short form of the Watermill universal suite (TestReconnect's broker restarts included);
 # test-pubsub-full runs it whole. -p 1: some tests stop and start the shared broker or MariaDB, so packages take turns.
-test: services
+test: services chromium
 	SECKILL_REQUIRE_SERVICES=1 SECKILL_TEST_BROKER_RESTARTS=1 $(GO) test -short -count=1 -p 1 -timeout 25m ./...
 
 # rocketmqpubsub is left out: rocketmq-client-go races in its own consumer shutdown (rmqClient.Shutdown vs. the
 # rebalance goroutine), which any test that closes a consumer trips.
-test-race: services
+test-race: services chromium
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -short -count=1 -p 1 -timeout 40m $$($(GO) list ./... | grep -v /rocketmqpubsub)
 
 test-pubsub-full: services
 	SECKILL_REQUIRE_SERVICES=1 SECKILL_TEST_BROKER_RESTARTS=1 $(GO) test -count=1 -timeout 45m -v -run . ./rocketmqpubsub/
+
+# The pages' screenshots in docs/screenshots, taken by the real-browser tests.
+screenshots: services chromium
+	SECKILL_REQUIRE_SERVICES=1 SECKILL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'Page' ./cmd/seckill/
 
 vet:
 	$(GO) vet ./...

@@ -136,6 +136,7 @@ func (s *Server) list(ctx context.Context, e *events.ProductListed) error {
 		return fmt.Errorf("product %d is in MySQL but not yet in Redis (the next start loads it): %w", e.ProductID, err)
 	}
 	s.soldOut.clear(e.ProductID)
+	s.catalog.forget()
 	return nil
 }
 

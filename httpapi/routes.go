@@ -24,11 +24,22 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodGet, "/seckill/orders/{orderNo}", "order", s.buyer(s.order))
 	handle(http.MethodPost, "/seckill/orders/{orderNo}/pay", "pay", s.buyer(s.pay))
 	handle(http.MethodPost, "/seckill/orders/{orderNo}/cancel", "cancel", s.buyer(s.cancel))
+	handle(http.MethodGet, "/seckill/products", "products", s.products)
 	handle(http.MethodGet, "/seckill/products/{id}", "product", s.product)
 	handle(http.MethodPost, "/admin/products", "admin_list_product", s.admin(s.listProduct))
 	handle(http.MethodGet, "/admin/products/{id}/audit", "admin_audit", s.admin(s.audit))
+	handle(http.MethodGet, "/admin/products", "admin_board", s.admin(s.board))
 	r.Handle("/metrics", promhttp.HandlerFor(s.deps.Gatherer, promhttp.HandlerOpts{})).Methods(http.MethodGet)
 	handle(http.MethodGet, "/healthz", "healthz", s.healthz)
 	handle(http.MethodGet, "/readyz", "readyz", s.readyz)
+	if p := s.deps.Pages; p != nil {
+		r.Handle("/", p).Methods(http.MethodGet, http.MethodHead)
+		r.Handle("/admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently)).Methods(http.MethodGet)
+		r.Handle("/admin/", p).Methods(http.MethodGet, http.MethodHead)
+		r.PathPrefix("/static/").Handler(p).Methods(http.MethodGet, http.MethodHead)
+	}
+	if s.deps.DevTokens != nil {
+		handle(http.MethodPost, "/dev/token", "dev_token", s.devToken)
+	}
 	return r
 }

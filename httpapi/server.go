@@ -100,6 +100,11 @@ type Deps struct {
 	NewID func() string
 	// Buyers verifies buyer tokens; required unless Config.TrustedBuyers.
 	Buyers BuyerVerifier
+	// Pages serves the buyer's page at / and the operator's page at /admin/ (package web); nil means no pages.
+	Pages http.Handler
+	// DevTokens mints the tokens of the development sign-in, POST /dev/token; nil (production) means no such
+	// route.
+	DevTokens TokenMinter
 }
 
 // Server answers the HTTP API.
@@ -111,6 +116,7 @@ type Server struct {
 	metrics *metrics
 	// infoCache maps product id -> saleInfo (name and price never change once listed).
 	infoCache sync.Map
+	catalog   catalog
 	handler   http.Handler
 	// draining is set by Drain: the process is about to stop.
 	draining atomic.Bool

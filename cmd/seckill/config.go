@@ -40,6 +40,7 @@ type Config struct {
 	ShutdownTimeout time.Duration   // SECKILL_SHUTDOWN_TIMEOUT
 	LogLevel        slog.Level      // SECKILL_LOG_LEVEL: debug, info, warn, error
 	PprofAddr       string          // SECKILL_PPROF_ADDR: where to serve /debug/pprof, empty = nowhere
+	Dev             bool            // SECKILL_DEV: development mode (the buyer's page offers a sign-in by user id)
 }
 
 // rocketMQRetrySchedule is RocketMQ's own schedule for the 16 retries of a consumer group (delay levels 3..18).
@@ -72,6 +73,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		ShutdownTimeout: r.duration("SECKILL_SHUTDOWN_TIMEOUT", "20s"),
 		LogLevel:        r.level("SECKILL_LOG_LEVEL", "info"),
 		PprofAddr:       r.str("SECKILL_PPROF_ADDR", ""),
+		Dev:             r.boolean("SECKILL_DEV", false),
 	}
 	if c.BuyerSecret != "" && len(c.BuyerSecret) < buyerauth.MinSecretSize {
 		r.fail("SECKILL_BUYER_JWT_SECRET", "…", fmt.Sprintf("want at least %d bytes, got %d", buyerauth.MinSecretSize, len(c.BuyerSecret)))

@@ -25,6 +25,7 @@ import (
 	"github.com/seckill/seckill/outbox"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/schema"
+	"github.com/seckill/seckill/web"
 )
 
 // The demo product of the seed document, listed by `seckill serve -seed` (what `make run` does).
@@ -43,6 +44,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	seed := fs.Bool("seed", false, `list the seed's product (id 1, "iPhone 15 Pro", 6999, stock 10000) when absent`)
+	fs.BoolVar(&cfg.Dev, "dev", cfg.Dev, "development mode: POST /dev/token and a sign-in by user id on the buyer's page (SECKILL_DEV)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -52,6 +54,13 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	}
 	log := newLogger(cfg, stderr)
 	wlog := watermill.NewSlogLogger(log)
+	pages, devTokens, err := buyerPages(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.Dev {
+		log.Warn("development mode: POST /dev/token signs anyone in as any buyer; never use it in production")
+	}
 	if buyers == nil {
 		log.Warn("SECKILL_BUYER_AUTH=trusted: the buyer is whoever the request names; run this only behind a gateway that authenticates buyers")
 	}
@@ -79,7 +88,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	hcfg := httpapi.Config{AdminToken: cfg.AdminToken, MaxPerUser: cfg.MaxPerUser,
 		RatePerUser: rateOrOff(cfg.RatePerUser), TrustedBuyers: buyers == nil}
 	hdeps := httpapi.Deps{Redis: rdb, DB: db, Store: store, Outbox: ob, Registerer: reg, Gatherer: reg, Logger: log,
-		Checks: readiness(cfg, rdb, db)}
+		Checks: readiness(cfg, rdb, db), Pages: pages, DevTokens: devTokens}
 	if buyers != nil {
 		hdeps.Buyers = buyers
 	}
@@ -167,6 +176,16 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	wg.Wait()
 	log.Info("stopped")
 	return runErr
+}
+
+// buyerPages builds the pages and, in development mode only, the minter of the development sign-in.
+func buyerPages(cfg Config) (http.Handler, httpapi.TokenMinter, error) {
+	pages, err := web.New(web.Config{DevSignIn: cfg.Dev})
+	if err != nil || !cfg.Dev {
+		return pages, nil, err
+	}
+	m, err := newDevMinter(cfg.BuyerSecret)
+	return pages, m, err
 }
 
 func rateOrOff(r float64) float64 {
