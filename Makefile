@@ -6,7 +6,7 @@ BIN := bin/seckill
 DEV_ADMIN_TOKEN ?= dev-admin-token
 export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
 
-.PHONY: all build run services services-down services-status restart-broker test test-race test-pubsub-full bench vet fmt clean
+.PHONY: all build run services services-down services-status restart-broker test test-race test-pubsub-full bench vet fmt clean dashboards
 
 all: build
 
@@ -46,6 +46,10 @@ test-race: services
 
 test-pubsub-full: services
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 45m -v -run . ./rocketmqpubsub/
+
+# deploy/grafana/dashboards/seckill.json from the panels declared in deploy/dashboards/panels.go.
+dashboards:
+	$(GO) generate ./deploy/dashboards
 
 vet:
 	$(GO) vet ./...
