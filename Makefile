@@ -6,7 +6,7 @@ BIN := bin/seckill
 DEV_ADMIN_TOKEN ?= dev-admin-token
 export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
 
-.PHONY: all build run services services-down services-status restart-broker test test-race test-pubsub-full bench vet fmt clean dashboards
+.PHONY: all build run services services-down services-status restart-broker test test-race test-pubsub-full bench vet fmt clean dashboards tools prometheus prometheus-down
 
 all: build
 
@@ -33,10 +33,22 @@ run: services build
 	@echo "audit:      curl -s -H 'Authorization: Bearer $(SECKILL_ADMIN_TOKEN)' localhost:8080/admin/products/1/audit"
 	$(BIN) serve -seed
 
+# Prometheus/promtool and headless Chromium from Debian's packages, for the deploy/ and bench report tests.
+tools:
+	@scripts/observability.sh install
+	@scripts/observability.sh install-chromium
+
+# A Prometheus on 127.0.0.1:19090 with deploy/prometheus/alerts.yml, scraping `make run` (127.0.0.1:8080) every second.
+prometheus:
+	@scripts/observability.sh up
+
+prometheus-down:
+	@scripts/observability.sh down
+
 # Every test, real services included: a missing service fails the test (SECKILL_REQUIRE_SERVICES=1).
 # -short runs the short form of the Watermill universal suite; test-pubsub-full runs it whole. -p 1: some tests
 # stop and start the shared broker or MariaDB, so packages take turns.
-test: services
+test: services tools
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -short -count=1 -p 1 -timeout 25m ./...
 
 # rocketmqpubsub is left out: rocketmq-client-go races in its own consumer shutdown (rmqClient.Shutdown vs. the
