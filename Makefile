@@ -38,7 +38,7 @@ tools:
 	@scripts/observability.sh install
 	@scripts/observability.sh install-chromium
 
-# A Prometheus on 127.0.0.1:19090 with deploy/prometheus/alerts.yml, scraping `make run` (127.0.0.1:8080) every second.
+# A Prometheus on 127.0.0.1:19090 with deploy/prometheus/alerts.yml, scraping `make run` (127.0.0.1:8080) every 2s.
 prometheus:
 	@scripts/observability.sh up
 

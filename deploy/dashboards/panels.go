@@ -93,9 +93,6 @@ var Rows = []Row{
 		{Title: "Messages received (acked / nacked)", Unit: "ops", Queries: []Query{{Metric: "seckill_router_subscriber_messages_received_total",
 			Expr:   `sum by (handler_name, acked) (rate(seckill_router_subscriber_messages_received_total[$__rate_interval]))`,
 			Legend: "{{handler_name}} {{acked}}"}}},
-		{Title: "Handler publish time p99", Unit: "s", Description: "Publishes made by router handlers (retry topic, DLQ topic).",
-			Queries: []Query{{Metric: "seckill_router_publish_time_seconds", Legend: "{{handler_name}}",
-				Expr: `histogram_quantile(0.99, sum by (le, handler_name) (rate(seckill_router_publish_time_seconds_bucket[$__rate_interval])))`}}},
 	}},
 	{Title: "Process", Panels: []Panel{
 		{Title: "Goroutines", Unit: "short", Width: 8, Queries: []Query{{Metric: "go_goroutines",
