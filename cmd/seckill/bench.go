@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/seckill/seckill/benchreport"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/schema"
 )
@@ -41,6 +42,7 @@ type benchOptions struct {
 	Bare         bool
 	Requests     int
 	NoDrain      bool
+	Report       string
 }
 
 // BenchReport is what `seckill bench` prints (and, with -json, its JSON form).
@@ -61,6 +63,9 @@ type BenchReport struct {
 	DrainedAfter float64            `json:"drainedAfterSeconds,omitempty"`
 	Invariants   []string           `json:"invariantFailures"`
 	InvariantsOK bool               `json:"invariantsOk"`
+
+	// Samples, with -report, is the run tick by tick.
+	Samples []benchreport.Sample `json:"samples,omitempty"`
 }
 
 func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
@@ -81,6 +86,7 @@ func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	fs.BoolVar(&o.Bare, "bare", false, "ceiling mode: POST the URL as is, no listing, no drain, no invariants")
 	fs.IntVar(&o.Requests, "n", 100000, "requests in -bare mode")
 	fs.BoolVar(&o.NoDrain, "no-drain", false, "do not wait for MySQL (consumers stopped): check only what HTTP answered")
+	fs.StringVar(&o.Report, "report", "", "also write the run as one self-contained HTML page with charts to this file")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -93,6 +99,7 @@ func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	progress := term.IsTerminal(int(os.Stderr.Fd()))
 	var rep BenchReport
 	var err error
+	started := time.Now()
 	if o.Bare {
 		rep, err = benchBare(ctx, o, client, stderr, progress)
 	} else {
@@ -100,6 +107,11 @@ func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	}
 	if err != nil {
 		return err
+	}
+	if o.Report != "" {
+		if err := writeReport(o.Report, o, rep, started); err != nil {
+			return err
+		}
 	}
 	if o.JSON {
 		enc := json.NewEncoder(stdout)
@@ -230,9 +242,11 @@ func benchBare(ctx context.Context, o benchOptions, client *http.Client, stderr 
 		shots[i].body = body
 	}
 	rec := &recorder{codes: map[int]int{}}
+	smp := o.sampler(ctx, rec, time.Now(), nil)
 	took := drive(ctx, o, client, o.URL, shots, users, rec, stderr, progress)
 	rep := summarize("bare", o, rec, took)
 	rep.InvariantsOK = true
+	rep.Samples = smp.Stop()
 	return rep, nil
 }
 
@@ -270,6 +284,7 @@ func benchSale(ctx context.Context, cfg Config, o benchOptions, client *http.Cli
 	}
 	rec := &recorder{codes: map[int]int{}, okByUser: map[int64]int{}}
 	start := time.Now()
+	smp := o.sampler(ctx, rec, start, auditStock(client, base, o.Token, o.Product))
 	took := drive(ctx, o, client, base+"/seckill/kill", shots, users, rec, stderr, progress)
 	rep := summarize("sale", o, rec, took)
 	rep.ProductID, rep.Stock = o.Product, o.Stock
@@ -289,6 +304,7 @@ func benchSale(ctx context.Context, cfg Config, o benchOptions, client *http.Cli
 	}
 	if o.NoDrain {
 		rep.InvariantsOK = len(rep.Invariants) == 0
+		rep.Samples = smp.Stop()
 		return rep, nil
 	}
 	drained, failures, err := waitDrained(ctx, client, base, o, ok, start)
@@ -299,6 +315,7 @@ func benchSale(ctx context.Context, cfg Config, o benchOptions, client *http.Cli
 	rep.Invariants = append(rep.Invariants, failures...)
 	rep.Invariants = append(rep.Invariants, checkStore(ctx, cfg, o.Product)...)
 	rep.InvariantsOK = len(rep.Invariants) == 0
+	rep.Samples = smp.Stop()
 	return rep, nil
 }
 
