@@ -82,7 +82,7 @@ func (s *sampler) sample(ctx context.Context) {
 	s.lastAt = now
 	smp.P50, smp.P90, smp.P99, smp.Max = benchreport.Percentiles(lat)
 	if s.stock != nil {
-		sctx, cancel := context.WithTimeout(ctx, sampleEvery)
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
 		if redis, mysql, orders, err := s.stock(sctx); err == nil {
 			smp.Redis, smp.MySQL, smp.OrdersSQL = &redis, &mysql, &orders
 		}
