@@ -3,7 +3,6 @@ package deploy_test
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -36,9 +35,6 @@ const rateWindow = "5m"
 //   - every alert expression is valid PromQL whose every metric was scraped, with the labels it matches on;
 //   - the alerts of the failures caused fire: the DLQ ones, the rejection one, and those of a Redis outage.
 func TestDashboardAndAlertsOnARealPrometheus(t *testing.T) {
-	if testing.Short() && os.Getenv("SECKILL_REQUIRE_SERVICES") != "1" {
-		t.Skip("needs the services, a Prometheus and a build of seckill")
-	}
 	tool(t, "prometheus")
 	d := schematest.MySQL(t)
 	namesrv := schematest.Namesrv(t)
