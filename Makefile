@@ -9,7 +9,7 @@ export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
 DEV_BUYER_JWT_SECRET ?= dev-buyer-jwt-secret-not-for-production
 export SECKILL_BUYER_JWT_SECRET ?= $(DEV_BUYER_JWT_SECRET)
 
-.PHONY: all build run services services-down services-status restart-broker chromium test test-race test-pubsub-full screenshots bench vet fmt clean
+.PHONY: all build run services services-down services-status restart-broker chromium test test-race test-pubsub-full screenshots bench vet fmt clean dashboards tools prometheus prometheus-down
 
 all: build
 
@@ -44,23 +44,38 @@ run: services build
 	@echo "audit:      curl -s -H 'Authorization: Bearer $(SECKILL_ADMIN_TOKEN)' localhost:8080/admin/products/1/audit"
 	$(BIN) serve -seed -dev
 
+# Prometheus/promtool and headless Chromium from Debian's packages, for the deploy/, bench report and page tests.
+tools: chromium
+	@scripts/observability.sh install
+
+# A Prometheus on 127.0.0.1:19090 with deploy/prometheus/alerts.yml, scraping `make run` (127.0.0.1:8080) every 2s.
+prometheus:
+	@scripts/observability.sh up
+
+prometheus-down:
+	@scripts/observability.sh down
+
 # Every test, real services included: a missing service fails the test (SECKILL_REQUIRE_SERVICES=1).
 # -short runs the short form of the Watermill universal suite (TestReconnect's broker restarts included);
 # test-pubsub-full runs it whole. -p 1: some tests stop and start the shared broker or MariaDB, so packages take turns.
-test: services chromium
+test: services tools
 	SECKILL_REQUIRE_SERVICES=1 SECKILL_TEST_BROKER_RESTARTS=1 $(GO) test -short -count=1 -p 1 -timeout 25m ./...
 
 # rocketmqpubsub is left out: rocketmq-client-go races in its own consumer shutdown (rmqClient.Shutdown vs. the
 # rebalance goroutine), which any test that closes a consumer trips.
-test-race: services chromium
+test-race: services tools
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -short -count=1 -p 1 -timeout 40m $$($(GO) list ./... | grep -v /rocketmqpubsub)
 
 test-pubsub-full: services
 	SECKILL_REQUIRE_SERVICES=1 SECKILL_TEST_BROKER_RESTARTS=1 $(GO) test -count=1 -timeout 45m -v -run . ./rocketmqpubsub/
 
 # The pages' screenshots in docs/screenshots, taken by the real-browser tests.
-screenshots: services chromium
+screenshots: services tools
 	SECKILL_REQUIRE_SERVICES=1 SECKILL_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run 'Page' ./cmd/seckill/
+
+# deploy/grafana/dashboards/seckill.json from the panels declared in deploy/dashboards/panels.go.
+dashboards:
+	$(GO) generate ./deploy/dashboards
 
 vet:
 	$(GO) vet ./...

@@ -71,5 +71,11 @@ func newMetrics(reg prometheus.Registerer, db *sql.DB) (*consumerMetrics, error)
 	for _, r := range events.Reasons {
 		m.cancelled.WithLabelValues(r)
 	}
+	// Series that exist at 0 from the start: Prometheus's increase() cannot see a counter's first step from
+	// absent to 1, so the DLQ and retry alerts would miss the first parked or retried message after a restart.
+	for _, h := range []string{HandlerProject, HandlerProjectRetries, HandlerPaymentTimeout} {
+		m.retries.WithLabelValues(h)
+		m.parked.WithLabelValues(h)
+	}
 	return m, nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/seckill/seckill/benchreport"
 	"github.com/seckill/seckill/buyerauth"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/schema"
@@ -43,6 +44,7 @@ type benchOptions struct {
 	Bare         bool
 	Requests     int
 	NoDrain      bool
+	Report       string
 }
 
 // BenchReport is what `seckill bench` prints (and, with -json, its JSON form).
@@ -63,6 +65,9 @@ type BenchReport struct {
 	DrainedAfter float64            `json:"drainedAfterSeconds,omitempty"`
 	Invariants   []string           `json:"invariantFailures"`
 	InvariantsOK bool               `json:"invariantsOk"`
+
+	// Samples, with -report, is the run tick by tick.
+	Samples []benchreport.Sample `json:"samples,omitempty"`
 }
 
 func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error {
@@ -84,6 +89,7 @@ func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	fs.BoolVar(&o.Bare, "bare", false, "ceiling mode: POST the URL as is, no listing, no drain, no invariants")
 	fs.IntVar(&o.Requests, "n", 100000, "requests in -bare mode")
 	fs.BoolVar(&o.NoDrain, "no-drain", false, "do not wait for MySQL (consumers stopped): check only what HTTP answered")
+	fs.StringVar(&o.Report, "report", "", "also write the run as one self-contained HTML page with charts to this file")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -96,6 +102,7 @@ func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	progress := term.IsTerminal(int(os.Stderr.Fd()))
 	var rep BenchReport
 	var err error
+	started := time.Now()
 	if o.Bare {
 		rep, err = benchBare(ctx, o, client, stderr, progress)
 	} else {
@@ -103,6 +110,11 @@ func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	}
 	if err != nil {
 		return err
+	}
+	if o.Report != "" {
+		if err := writeReport(o.Report, o, rep, started); err != nil {
+			return err
+		}
 	}
 	if o.JSON {
 		enc := json.NewEncoder(stdout)
@@ -237,9 +249,11 @@ func benchBare(ctx context.Context, o benchOptions, client *http.Client, stderr 
 		shots[i].body = body
 	}
 	rec := &recorder{codes: map[int]int{}}
+	smp := o.sampler(ctx, rec, time.Now(), nil)
 	took := drive(ctx, o, client, o.URL, shots, users, rec, stderr, progress)
 	rep := summarize("bare", o, rec, took)
 	rep.InvariantsOK = true
+	rep.Samples = smp.Stop()
 	return rep, nil
 }
 
@@ -287,6 +301,7 @@ func benchSale(ctx context.Context, cfg Config, o benchOptions, client *http.Cli
 	}
 	rec := &recorder{codes: map[int]int{}, okByUser: map[int64]int{}}
 	start := time.Now()
+	smp := o.sampler(ctx, rec, start, auditStock(client, base, o.Token, o.Product))
 	took := drive(ctx, o, client, base+"/seckill/kill", shots, users, rec, stderr, progress)
 	rep := summarize("sale", o, rec, took)
 	rep.ProductID, rep.Stock = o.Product, o.Stock
@@ -306,6 +321,7 @@ func benchSale(ctx context.Context, cfg Config, o benchOptions, client *http.Cli
 	}
 	if o.NoDrain {
 		rep.InvariantsOK = len(rep.Invariants) == 0
+		rep.Samples = smp.Stop()
 		return rep, nil
 	}
 	drained, failures, err := waitDrained(ctx, client, base, o, ok, start)
@@ -316,6 +332,7 @@ func benchSale(ctx context.Context, cfg Config, o benchOptions, client *http.Cli
 	rep.Invariants = append(rep.Invariants, failures...)
 	rep.Invariants = append(rep.Invariants, checkStore(ctx, cfg, o.Product)...)
 	rep.InvariantsOK = len(rep.Invariants) == 0
+	rep.Samples = smp.Stop()
 	return rep, nil
 }
 
