@@ -6,7 +6,7 @@ BIN := bin/seckill
 DEV_ADMIN_TOKEN ?= dev-admin-token
 export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
 
-.PHONY: all build run services services-down services-status restart-broker test test-race test-pubsub-full bench vet fmt clean
+.PHONY: all build run services services-down services-status restart-broker test test-race test-pubsub-full test-faults bench vet fmt clean
 
 all: build
 
@@ -34,8 +34,9 @@ run: services build
 	$(BIN) serve -seed
 
 # Every test, real services included: a missing service fails the test (SECKILL_REQUIRE_SERVICES=1).
-# -short runs the short form of the Watermill universal suite; test-pubsub-full runs it whole. -p 1: some tests
-# stop and start the shared broker or MariaDB, so packages take turns.
+# -short runs the short form of the Watermill universal suite; test-pubsub-full runs it whole, and the short form of
+# the fault suite (kill -9 serve, SIGTERM serve, kill -9 broker; on its own stack); test-faults runs it whole.
+# -p 1: some tests stop and start the shared broker or MariaDB, so packages take turns.
 test: services
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -short -count=1 -p 1 -timeout 25m ./...
 
@@ -46,6 +47,11 @@ test-race: services
 
 test-pubsub-full: services
 	SECKILL_REQUIRE_SERVICES=1 $(GO) test -count=1 -timeout 45m -v -run . ./rocketmqpubsub/
+
+# The fault suite (docs/faults.md): its own Redis, MariaDB and RocketMQ on ports 16379/13306/19876/20911 (run dir
+# .run/faults), real seckill processes, faults mid-sale, every answer checked order by order. About 10 minutes.
+test-faults:
+	SECKILL_REQUIRE_SERVICES=1 $(GO) test -count=1 -v -timeout 30m ./faults/
 
 vet:
 	$(GO) vet ./...
