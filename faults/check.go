@@ -161,27 +161,51 @@ func (c *Check) read(ctx context.Context) (state, error) {
 	return s, nil
 }
 
-// drained: the outbox is empty, every payment timeout fired (no order awaits payment), and MySQL holds exactly
-// Redis's orders in Redis's states, with the same stock.
-func (s state) drained() bool {
-	if s.outbox != 0 || len(s.redis) != len(s.mysql) || s.redisStock != s.mysqlStock {
-		return false
+// settled tells whether nothing more will happen to the product: the outbox is empty, every payment timeout
+// fired (no order awaits payment), MySQL has Redis's stock, and every order of Redis is in MySQL in Redis's state
+// — or, cancelled in Redis, is absent from MySQL with its cancellation recorded in tb_event (a reservation the
+// projection rejected and compensated: a loss that the checker then reports, not one to wait for).
+func (c *Check) settled(ctx context.Context, s state) (bool, error) {
+	if s.outbox != 0 || s.redisStock != s.mysqlStock {
+		return false, nil
 	}
+	var missing []string
 	for no, r := range s.redis {
-		if m, ok := s.mysql[no]; !ok || m.state != r.state || r.state == schema.StateAwaitingPayment {
-			return false
+		m, ok := s.mysql[no]
+		switch {
+		case r.state == schema.StateAwaitingPayment:
+			return false, nil
+		case !ok && r.state == schema.StateCancelled:
+			missing = append(missing, no)
+		case !ok || m.state != r.state:
+			return false, nil
 		}
 	}
-	return true
+	if len(s.mysql) != len(s.redis)-len(missing) {
+		return false, nil
+	}
+	for _, no := range missing {
+		var n int
+		if err := c.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM tb_event WHERE aggregate_id = ? AND event_type = ?`,
+			no, events.TypeSeckillOrderCancelled).Scan(&n); err != nil {
+			return false, fmt.Errorf("read events of %s: %w", no, err)
+		}
+		if n == 0 {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
-// WaitDrained polls Redis and MySQL until the product has drained (see state.drained) or timeout passes, and
-// returns how long it waited and whether it drained.
+// WaitDrained polls Redis and MySQL until nothing more will happen to the product (see settled) or timeout
+// passes, and returns how long it waited and whether it drained.
 func (c *Check) WaitDrained(ctx context.Context, timeout time.Duration) (time.Duration, bool) {
 	start := time.Now()
 	for {
-		if s, err := c.read(ctx); err == nil && s.drained() {
-			return time.Since(start), true
+		if s, err := c.read(ctx); err == nil {
+			if ok, err := c.settled(ctx, s); err == nil && ok {
+				return time.Since(start), true
+			}
 		}
 		if time.Since(start) > timeout || ctx.Err() != nil {
 			return time.Since(start), false

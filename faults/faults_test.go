@@ -94,11 +94,13 @@ type sale struct {
 	loadEnd chan time.Time
 }
 
-// shortTimings make the payment timeout and the retry schedule fit a test run while keeping production's shape:
-// retries that outlast a 10-second outage, and a payment timeout that fires during the sale.
+// shortTimings make the suite finish in minutes while keeping what matters of production: the retry schedule
+// starts as RocketMQ's does (10 s, 30 s, 1 min: a retried event arrives that much out of order, which is what the
+// projections must survive) and outlasts a 10-second outage; the payment timeout is short, so it fires during
+// the sale and returns units that later buyers take.
 var shortTimings = map[string]string{
 	"SECKILL_PAYMENT_TIMEOUT": "8s",
-	"SECKILL_RETRY_SCHEDULE":  "1s,2s,3s,5s,5s,5s,5s,5s,5s,5s,5s,5s,5s,5s,5s,5s",
+	"SECKILL_RETRY_SCHEDULE":  "10s,30s,1m,1m,1m,1m,1m,1m,1m,1m,1m,1m,1m,1m,1m,1m",
 	"SECKILL_OUTBOX_MIN_AGE":  "1s",
 }
 
@@ -161,7 +163,8 @@ func newSale(t *testing.T, name string, stock int64, split bool, env map[string]
 	s.serve = &Proc{Bin: bin, Args: []string{"serve"}, Env: environ, Log: filepath.Join(logs, s.dbName+"-serve.log")}
 	t.Cleanup(s.serve.Stop)
 	if split {
-		consumeEnv := append(append([]string(nil), environ...), "SECKILL_CONSUMERS=true")
+		consumeEnv := append(append([]string(nil), environ...), "SECKILL_CONSUMERS=true",
+			"SECKILL_HTTP_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)))
 		s.consume = &Proc{Bin: bin, Args: []string{"consume"}, Env: consumeEnv, Log: filepath.Join(logs, s.dbName+"-consume.log")}
 		t.Cleanup(s.consume.Stop)
 	}
@@ -275,86 +278,66 @@ func report(t *testing.T, st Stack, f Figures) {
 	}
 }
 
-// size scales a scenario: the short form (go test -short, inside make test) sells a fifth.
-func size(n int) int {
+// midSale runs the shape of most scenarios: a sale that stays sold out while payment timeouts (8 s) and buyer
+// cancels keep returning units that the next buyers take at once — 20,000 buyers at 1,000/s for 2,000 units, or
+// 4,000 at 400/s for 400 in the short form (go test -short, inside make test) — and fault strikes when a third
+// of the buyers have started. Reused units are where arrival order matters to the projections. Such a sale
+// sends about 400 events/s; the projection throttle is 500/s, in the ratio of production's 1,000/s to a sale of
+// about 1,000 reservations/s, so that a fault's backlog drains as slowly as it would there.
+func midSale(t *testing.T, name string, fault func(s *sale)) {
+	stock, buyers, rate := 2000, 20_000, 1000.0
 	if testing.Short() {
-		return n / 5
+		stock, buyers, rate = 400, 4000, 400
 	}
-	return n
-}
-
-// saleRate is the buyers started per second: the short form sells its fifth at half the rate, so the fault still
-// strikes mid-sale.
-func saleRate() float64 {
-	if testing.Short() {
-		return 300
-	}
-	return 600
-}
-
-// TestKillServe: kill -9 `seckill serve` a third into the sale and start it again; buyers retry through the
-// gap; the outbox relay of the new process sends what the old one had not.
-func TestKillServe(t *testing.T) {
-	stock := size(5000)
-	s := newSale(t, "kill-serve", int64(stock), false, nil)
-	s.run(stock*13/10, saleRate())
-	s.waitStarted(stock / 3)
-	if err := s.serve.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	s.startServe()
-	s.check(2 * time.Minute)
-}
-
-// TestSIGTERMServe: SIGTERM `seckill serve` a third into the sale (graceful drain), then start it again.
-func TestSIGTERMServe(t *testing.T) {
-	stock := size(5000)
-	s := newSale(t, "sigterm-serve", int64(stock), false, nil)
-	s.run(stock*13/10, saleRate())
-	s.waitStarted(stock / 3)
-	took, err := s.serve.Terminate(30 * time.Second)
-	if err != nil {
-		t.Error(err)
-	}
-	t.Logf("serve stopped %s after SIGTERM", took.Round(time.Millisecond))
-	s.startServe()
-	s.check(2 * time.Minute)
-}
-
-// TestKillBroker: kill -9 the RocketMQ broker a third into the sale, keep it down 10 s, start it again.
-func TestKillBroker(t *testing.T) {
-	stock := size(5000)
-	s := newSale(t, "kill-broker", int64(stock), false, nil)
-	s.run(stock*13/10, saleRate())
-	s.waitStarted(stock / 3)
-	s.outage(Broker, 10*time.Second)
+	s := newSale(t, name, int64(stock), false, map[string]string{"SECKILL_CONSUMER_THROTTLE": "500"})
+	s.run(buyers, rate)
+	s.waitStarted(buyers / 3)
+	fault(s)
 	s.check(3 * time.Minute)
 }
 
-// TestKillRedis: kill -9 Redis a third into the sale and start it again at once on its AOF.
+// TestKillServe: kill -9 `seckill serve` mid-sale and start it again; buyers retry through the gap; the outbox
+// relay of the new process sends what the old one had not.
+func TestKillServe(t *testing.T) {
+	midSale(t, "kill-serve", func(s *sale) {
+		if err := s.serve.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		s.startServe()
+	})
+}
+
+// TestSIGTERMServe: SIGTERM `seckill serve` mid-sale (graceful drain), then start it again.
+func TestSIGTERMServe(t *testing.T) {
+	midSale(t, "sigterm-serve", func(s *sale) {
+		took, err := s.serve.Terminate(30 * time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		t.Logf("serve stopped %s after SIGTERM", took.Round(time.Millisecond))
+		s.startServe()
+	})
+}
+
+// TestKillBroker: kill -9 the RocketMQ broker mid-sale, keep it down 10 s, start it again.
+func TestKillBroker(t *testing.T) {
+	midSale(t, "kill-broker", func(s *sale) { s.outage(Broker, 10*time.Second) })
+}
+
+// TestKillRedis: kill -9 Redis mid-sale and start it again at once on its AOF.
 func TestKillRedis(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full suite only (make test-faults)")
 	}
-	stock := 5000
-	s := newSale(t, "kill-redis", int64(stock), false, nil)
-	s.run(stock*13/10, saleRate())
-	s.waitStarted(stock / 3)
-	s.outage(Redis, 0)
-	s.check(2 * time.Minute)
+	midSale(t, "kill-redis", func(s *sale) { s.outage(Redis, 0) })
 }
 
-// TestKillMySQL: kill -9 MariaDB a third into the sale, keep it down 10 s, start it again (crash recovery).
+// TestKillMySQL: kill -9 MariaDB mid-sale, keep it down 10 s, start it again (crash recovery).
 func TestKillMySQL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full suite only (make test-faults)")
 	}
-	stock := 5000
-	s := newSale(t, "kill-mysql", int64(stock), false, nil)
-	s.run(stock*13/10, saleRate())
-	s.waitStarted(stock / 3)
-	s.outage(MySQL, 10*time.Second)
-	s.check(3 * time.Minute)
+	midSale(t, "kill-mysql", func(s *sale) { s.outage(MySQL, 10*time.Second) })
 }
 
 // outage kills svc, keeps it down for d (the fault's length, not a synchronisation) and starts it again.
@@ -372,21 +355,25 @@ func (s *sale) outage(svc Service, d time.Duration) {
 	s.t.Logf("%s down for %s", svc, time.Since(start).Round(100*time.Millisecond))
 }
 
-// TestKillConsume: the consumers run in a separate `seckill consume`; the sale runs with it stopped, so that
-// 20,000 events wait in the topic; it starts, is killed -9 a third through the backlog and starts again.
+// TestKillConsume: the consumers run in a separate `seckill consume`; a sale of 20,000 units to 30,000 buyers runs
+// with it stopped, so that over 20,000 events wait in the topic; it starts, is killed -9 a third through the
+// backlog and starts again at once.
 func TestKillConsume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full suite only (make test-faults)")
 	}
 	const stock = 20_000
 	s := newSale(t, "kill-consume", stock, true, nil)
-	s.run(stock*102/100, 0)
+	s.run(stock*3/2, 0)
 	s.waitLoad()
 	if err := s.consume.Start(); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for s.ordersInMySQL() < stock/3 {
+		if err := s.consume.Exited(); err != nil {
+			t.Fatal(err)
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("consume projected only %d orders in 3 minutes", s.ordersInMySQL())
 		}
@@ -402,15 +389,17 @@ func TestKillConsume(t *testing.T) {
 	s.check(3 * time.Minute)
 }
 
-// TestBacklog: no fault, but the projection throttle keeps MySQL more than two minutes behind a sale in which
-// buyers cancel and payment timeouts return stock that later buyers take.
+// TestBacklog: no fault, but the projection throttle (5 events/s) keeps MySQL more than two minutes behind a
+// 30-second sold-out sale: payment timeouts, scheduled as reservations are projected, and buyer cancels keep
+// returning units that the next buyers take, so cancellations and the reservations that reuse their units
+// interleave throughout the backlog.
 func TestBacklog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("full suite only (make test-faults)")
 	}
-	const stock = 1500
-	s := newSale(t, "backlog", stock, false, map[string]string{"SECKILL_CONSUMER_THROTTLE": "12"})
-	s.run(stock*4/3, 300)
+	const stock = 300
+	s := newSale(t, "backlog", stock, false, map[string]string{"SECKILL_CONSUMER_THROTTLE": "5"})
+	s.run(1500, 50)
 	f := s.check(5 * time.Minute)
 	if f.Drained && f.ToConsistent < 2*time.Minute {
 		t.Errorf("the projection was only %s behind the end of the sale; the scenario wants at least 2 minutes", f.ToConsistent)

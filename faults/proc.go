@@ -72,6 +72,21 @@ func (p *Proc) WaitReady(ctx context.Context, url string, timeout time.Duration)
 	}
 }
 
+// Exited returns the process's exit error (or a note that it exited cleanly) if it is no longer running, nil
+// while it runs.
+func (p *Proc) Exited() error {
+	if p.cmd == nil {
+		return fmt.Errorf("seckill %v is not running", p.Args)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return fmt.Errorf("seckill %v exited (%v); see %s", p.Args, err, p.Log)
+	default:
+		return nil
+	}
+}
+
 // Kill sends SIGKILL and waits for the process to be gone.
 func (p *Proc) Kill() error {
 	_, err := p.signal(syscall.SIGKILL, 10*time.Second)
