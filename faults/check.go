@@ -163,8 +163,9 @@ func (c *Check) read(ctx context.Context) (state, error) {
 
 // settled tells whether nothing more will happen to the product: the outbox is empty, every payment timeout
 // fired (no order awaits payment), MySQL has Redis's stock, and every order of Redis is in MySQL in Redis's state
-// — or, cancelled in Redis, is absent from MySQL with its cancellation recorded in tb_event (a reservation the
-// projection rejected and compensated: a loss that the checker then reports, not one to wait for).
+// — or, cancelled in Redis, is absent from MySQL although tb_event records its reservation (a reservation the
+// projection rejected: a final verdict, and a loss that the checker then reports, not one to wait for; a user
+// cancel of such an order would otherwise keep the suite waiting through the whole retry schedule).
 func (c *Check) settled(ctx context.Context, s state) (bool, error) {
 	if s.outbox != 0 || s.redisStock != s.mysqlStock {
 		return false, nil
@@ -187,7 +188,7 @@ func (c *Check) settled(ctx context.Context, s state) (bool, error) {
 	for _, no := range missing {
 		var n int
 		if err := c.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM tb_event WHERE aggregate_id = ? AND event_type = ?`,
-			no, events.TypeSeckillOrderCancelled).Scan(&n); err != nil {
+			no, events.TypeSeckillReserved).Scan(&n); err != nil {
 			return false, fmt.Errorf("read events of %s: %w", no, err)
 		}
 		if n == 0 {
