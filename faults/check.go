@@ -397,7 +397,7 @@ func (c *Check) Run(ctx context.Context, scenario string, drainTimeout time.Dura
 			f.Requests++
 			switch {
 			case r.Status != http.StatusOK:
-				f.violate(Lost, "user %d: /seckill/result answered %d %s", b.UserID, r.Status, r.Message)
+				f.violate(Disagree, "user %d: /seckill/result answered %d %s", b.UserID, r.Status, r.Message)
 			case r.OrderNo != "":
 				_, inRedis := s.redis[r.OrderNo]
 				if _, inMySQL := s.mysql[r.OrderNo]; !inRedis && !inMySQL {
