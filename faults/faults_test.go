@@ -246,7 +246,8 @@ func (s *sale) ordersInMySQL() int {
 }
 
 // check waits for the load to end and the pipeline to drain, checks every order, reports the figures and
-// fails the test on any violation.
+// fails the test on any violation. A scenario that passes leaves nothing behind (database, Redis keys, logs); one
+// that fails keeps them for the post-mortem.
 func (s *sale) check(drain time.Duration) Figures {
 	s.t.Helper()
 	s.waitLoad()
@@ -262,6 +263,10 @@ func (s *sale) check(drain time.Duration) Figures {
 		return f
 	}
 	_, _ = s.db.Exec("DROP DATABASE " + s.dbName)
+	_ = os.Remove(s.serve.Log)
+	if s.consume != nil {
+		_ = os.Remove(s.consume.Log)
+	}
 	k := schema.KeysFor(s.product)
 	s.rdb.Del(context.Background(), k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox)
 	s.rdb.SRem(context.Background(), schema.ProductsKey, s.product)
