@@ -104,8 +104,8 @@ var shortTimings = map[string]string{
 	"SECKILL_OUTBOX_MIN_AGE":  "1s",
 }
 
-// newSale prepares a scenario and starts `seckill serve`; split runs the consumers in a separate process (not
-// started: see startConsume). env overrides the defaults.
+// newSale prepares a scenario and starts `seckill serve`; split moves the consumers to a separate
+// `seckill consume` (s.consume), which the scenario starts itself. env overrides the defaults.
 func newSale(t *testing.T, name string, stock int64, split bool, env map[string]string) *sale {
 	t.Helper()
 	st, bin := stack(t)
