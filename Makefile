@@ -9,7 +9,7 @@ export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
 DEV_BUYER_JWT_SECRET ?= dev-buyer-jwt-secret-not-for-production
 export SECKILL_BUYER_JWT_SECRET ?= $(DEV_BUYER_JWT_SECRET)
 
-.PHONY: all build run services services-down services-status restart-broker chromium test test-race test-pubsub-full screenshots bench vet fmt clean dashboards tools prometheus prometheus-down
+.PHONY: all build run services services-down services-status restart-broker chromium test test-race test-pubsub-full test-faults screenshots bench vet fmt clean dashboards tools prometheus prometheus-down
 
 all: build
 
@@ -56,8 +56,9 @@ prometheus-down:
 	@scripts/observability.sh down
 
 # Every test, real services included: a missing service fails the test (SECKILL_REQUIRE_SERVICES=1).
-# -short runs the short form of the Watermill universal suite (TestReconnect's broker restarts included);
-# test-pubsub-full runs it whole. -p 1: some tests stop and start the shared broker or MariaDB, so packages take turns.
+# -short runs the short form of the Watermill universal suite (TestReconnect's broker restarts included; test-pubsub-full
+# runs it whole) and the short form of the fault suite (kill -9 serve, SIGTERM serve, kill -9 broker; on its own
+# stack; test-faults runs it whole). -p 1: some tests stop and start the shared broker or MariaDB, so packages take turns.
 test: services tools
 	SECKILL_REQUIRE_SERVICES=1 SECKILL_TEST_BROKER_RESTARTS=1 $(GO) test -short -count=1 -p 1 -timeout 25m ./...
 
@@ -76,6 +77,11 @@ screenshots: services tools
 # deploy/grafana/dashboards/seckill.json from the panels declared in deploy/dashboards/panels.go.
 dashboards:
 	$(GO) generate ./deploy/dashboards
+
+# The fault suite (docs/faults.md): its own Redis, MariaDB and RocketMQ on ports 16379/13306/19876/20911 (run dir
+# .run/faults), real seckill processes, faults mid-sale, every answer checked order by order. About 10 minutes.
+test-faults:
+	SECKILL_REQUIRE_SERVICES=1 $(GO) test -count=1 -v -timeout 30m ./faults/
 
 vet:
 	$(GO) vet ./...

@@ -2,8 +2,13 @@
 # Starts (installing when missing) the real services seckill needs, all on 127.0.0.1:
 #   Redis 6379, MariaDB 3306 (database and user seckill/seckill), RocketMQ NameServer 9876 + Broker 10911.
 # Usage: scripts/services.sh up | down | status | restart-broker | stop-broker | start-broker | stop-mysql | start-mysql
+#   | kill-redis | start-redis | kill-mysql | kill-broker
+# The kill-* verbs send SIGKILL to the service this script started (its pid file in the run dir) and wait until it
+# is gone; start-* brings it back on the same data (Redis replays its AOF, MariaDB recovers, the broker its store).
 # A service already answering on its port is reused; a second `up` returns within seconds.
 # Logs and pid files live in .run/, downloaded jars in .cache/ (both gitignored).
+# A second, isolated stack (the fault suite's) runs beside the default one with its own ports and run dir:
+#   SECKILL_REDIS_PORT, SECKILL_MYSQL_PORT, SECKILL_NAMESRV_PORT, SECKILL_BROKER_PORT, SECKILL_RUN_DIR, RMQ_STORE.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,11 +16,15 @@ RUN=${SECKILL_RUN_DIR:-$ROOT/.run}
 CACHE=${SECKILL_CACHE_DIR:-$ROOT/.cache}
 RMQ_VERSION=${RMQ_VERSION:-5.3.3}
 RMQ_LIB=$CACHE/rocketmq/lib-$RMQ_VERSION
-RMQ_STORE=${RMQ_STORE:-/dev/shm/seckill-rocketmq-$(id -u)}
-REDIS_PORT=6379
-MYSQL_PORT=3306
-NS_PORT=9876
-BROKER_PORT=10911
+REDIS_PORT=${SECKILL_REDIS_PORT:-6379}
+MYSQL_PORT=${SECKILL_MYSQL_PORT:-3306}
+NS_PORT=${SECKILL_NAMESRV_PORT:-9876}
+BROKER_PORT=${SECKILL_BROKER_PORT:-10911}
+if [[ $BROKER_PORT == 10911 ]]; then
+  RMQ_STORE=${RMQ_STORE:-/dev/shm/seckill-rocketmq-$(id -u)}
+else
+  RMQ_STORE=${RMQ_STORE:-/dev/shm/seckill-rocketmq-$(id -u)-$BROKER_PORT}
+fi
 PROBE=$CACHE/bin/rmqprobe
 
 mkdir -p "$RUN" "$CACHE/bin"
@@ -60,6 +69,20 @@ stop_pidfile() { # stop_pidfile NAME FILE SECONDS
     local deadline=$((SECONDS + secs))
     while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
     kill -0 "$pid" 2>/dev/null && { log "$name did not stop in ${secs}s, killing"; kill -KILL "$pid" 2>/dev/null || true; }
+  fi
+  rm -f "$file"
+}
+
+kill_pidfile() { # kill_pidfile NAME FILE: SIGKILL, no shutdown; waits until the process is gone
+  local name=$1 file=$2
+  [[ -f $file ]] || die "$name: no pid file $file (was it started by this script with this run dir?)"
+  local pid; pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "kill -9 $name (pid $pid)"
+    kill -KILL "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 10))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && die "$name (pid $pid) still alive 10s after SIGKILL"
   fi
   rm -f "$file"
 }
@@ -284,5 +307,9 @@ EOF
   start-broker) rmq_probe_build; broker_up ;;
   stop-mysql) mysql_down ;;
   start-mysql) mysql_up ;;
-  *) echo "usage: $0 up|down|status|restart-broker|stop-broker|start-broker|stop-mysql|start-mysql" >&2; exit 2 ;;
+  kill-redis) kill_pidfile redis "$RUN/redis.pid" ;;
+  start-redis) redis_up ;;
+  kill-mysql) kill_pidfile mariadb "$RUN/mysql.pid.launch"; rm -f "$RUN/mysql.pid" "$MYSQL_SOCK" ;;
+  kill-broker) kill_pidfile "rocketmq broker" "$RUN/broker.pid" ;;
+  *) echo "usage: $0 up|down|status|restart-broker|stop-broker|start-broker|stop-mysql|start-mysql|kill-redis|start-redis|kill-mysql|kill-broker" >&2; exit 2 ;;
 esac
