@@ -48,7 +48,7 @@ func TestSIGTERMAnswersEveryRequest(t *testing.T) {
 		"SECKILL_ROCKETMQ_NAMESRV": namesrv, "SECKILL_ROCKETMQ_BROKER": schematest.Broker(),
 		"SECKILL_ADMIN_TOKEN": e2eToken, "SECKILL_TOPIC": topic, "SECKILL_CONSUMER_GROUP": topic,
 		"SECKILL_CONSUMERS": "false", "SECKILL_RATE_PER_USER": "0", "SECKILL_LOG_LEVEL": "warn",
-		"SECKILL_SHUTDOWN_DRAIN": "4s",
+		"SECKILL_SHUTDOWN_DRAIN": "4s", "SECKILL_BUYER_AUTH": "trusted",
 	}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = os.Environ()
