@@ -173,8 +173,15 @@ func (c *client) status(method, path, body string) int {
 	return st
 }
 
-// buyers has users 1..n buy one unit each, 8 at a time, and returns the order numbers in user order.
-func (c *client) buyers(product int64, n int) []string {
+// purchase is an order and the buyer who reserved it.
+type purchase struct {
+	user    int
+	orderNo string
+}
+
+// buyers has users 1..n buy one unit each, 8 at a time (the serve trusts the body's userId), and returns their
+// purchases in user order.
+func (c *client) buyers(product int64, n int) []purchase {
 	got := make([]string, n+1)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
@@ -192,10 +199,10 @@ func (c *client) buyers(product int64, n int) []string {
 		}()
 	}
 	wg.Wait()
-	var out []string
-	for _, o := range got {
+	var out []purchase
+	for u, o := range got {
 		if o != "" {
-			out = append(out, o)
+			out = append(out, purchase{user: u, orderNo: o})
 		}
 	}
 	return out
