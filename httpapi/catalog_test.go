@@ -140,10 +140,10 @@ func TestBoardShowsEachSaleFigures(t *testing.T) {
 		_ = json.Unmarshal(r.Data, &k)
 		orders = append(orders, k.OrderNo)
 	}
-	if r := s.do("POST", "/seckill/orders/"+orders[0]+"/pay", ""); r.Status != http.StatusOK {
+	if r := s.as(1, "POST", "/seckill/orders/"+orders[0]+"/pay", ""); r.Status != http.StatusOK {
 		t.Fatalf("pay: %d %s", r.Status, r.Message)
 	}
-	if r := s.do("POST", "/seckill/orders/"+orders[1]+"/cancel", ""); r.Status != http.StatusOK {
+	if r := s.as(2, "POST", "/seckill/orders/"+orders[1]+"/cancel", ""); r.Status != http.StatusOK {
 		t.Fatalf("cancel: %d %s", r.Status, r.Message)
 	}
 	s.project(5) // 3 reservations, 1 payment, 1 cancellation (listings go to MySQL directly)

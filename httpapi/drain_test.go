@@ -18,8 +18,10 @@ func TestDrainTurnsReadinessOffAndKeepsServing(t *testing.T) {
 		t.Fatalf("readyz while draining: %d %q, want 503 shutting down", r.Status, r.Message)
 	}
 	rec := httptest.NewRecorder()
-	s.handler.ServeHTTP(rec, httptest.NewRequest("POST", "/seckill/kill",
-		strings.NewReader(`{"userId":1,"productId":`+strconv.FormatInt(id, 10)+`,"quantity":1}`)))
+	req := httptest.NewRequest("POST", "/seckill/kill",
+		strings.NewReader(`{"userId":1,"productId":`+strconv.FormatInt(id, 10)+`,"quantity":1}`))
+	req.Header.Set("Authorization", "Bearer "+token(t, 1))
+	s.handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK || rec.Header().Get("Connection") != "close" {
 		t.Fatalf("kill while draining: %d, Connection %q; want 200 with Connection: close", rec.Code, rec.Header().Get("Connection"))
 	}

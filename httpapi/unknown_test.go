@@ -139,7 +139,7 @@ func proxiedStack(t *testing.T) (*stack, *replyDropper) {
 
 func (s *stack) resultOf(userID, productID int64) (status, orderNo string) {
 	s.t.Helper()
-	r := s.do("GET", fmt.Sprintf("/seckill/result?userId=%d&productId=%d", userID, productID), "")
+	r := s.as(userID, "GET", fmt.Sprintf("/seckill/result?productId=%d", productID), "")
 	if r.Status != http.StatusOK {
 		s.t.Fatalf("result: %d %s", r.Status, r.Message)
 	}
@@ -205,7 +205,7 @@ func TestPayWhoseReplyIsLostSaysTheOutcomeIsUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.armed.Store(true)
-	wantUnknown(t, s.do("POST", "/seckill/orders/"+k.OrderNo+"/pay", ""))
+	wantUnknown(t, s.as(8, "POST", "/seckill/orders/"+k.OrderNo+"/pay", ""))
 	rec, err := s.rdb.HGet(context.Background(), schema.KeysFor(id).Orders, k.OrderNo).Result()
 	if err != nil || !strings.HasPrefix(rec, strconv.Itoa(schema.StatePaid)+"|") {
 		t.Fatalf("order record %q (%v), want it paid: the script should have run", rec, err)
@@ -231,7 +231,7 @@ func TestKillWithRedisUnreachableReservesNothing(t *testing.T) {
 	if got := s.redisStock(id); got != 10 {
 		t.Fatalf("stock %d, want 10", got)
 	}
-	r = s.do("POST", "/seckill/orders/SK"+strconv.FormatInt(id, 10)+"-00000001/cancel", "")
+	r = s.as(9, "POST", "/seckill/orders/SK"+strconv.FormatInt(id, 10)+"-00000001/cancel", "")
 	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Message, "nothing changed") {
 		t.Fatalf("cancel answer %d %q, want 503 nothing changed", r.Status, r.Message)
 	}
