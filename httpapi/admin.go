@@ -124,6 +124,17 @@ func (s *Server) list(ctx context.Context, e *events.ProductListed) error {
 	if n > 0 {
 		return fail(http.StatusConflict, "product %d is already listed", e.ProductID)
 	}
+	// MySQL holds the listing while Redis does not after Redis lost its data, or after a listing interrupted
+	// between the two (the next start loads it): refuse before recording, so tb_event gains no second listing.
+	// Two first listings of one id at once can both pass; the projection rejects the later (recorded, no effect).
+	var listed int
+	if err := s.deps.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM tb_seckill_product WHERE id = ?`, e.ProductID).
+		Scan(&listed); err != nil {
+		return fmt.Errorf("read product %d: %w", e.ProductID, err)
+	}
+	if listed > 0 {
+		return fail(http.StatusConflict, "product %d is already listed", e.ProductID)
+	}
 	outcome, err := s.deps.Store.Record(ctx, e)
 	if err != nil {
 		return fmt.Errorf("record listing of product %d: %w", e.ProductID, err)

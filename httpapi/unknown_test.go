@@ -139,7 +139,7 @@ func proxiedStack(t *testing.T) (*stack, *replyDropper) {
 
 func (s *stack) resultOf(userID, productID int64) (status, orderNo string) {
 	s.t.Helper()
-	r := s.as(userID, "GET", fmt.Sprintf("/seckill/result?userId=%d&productId=%d", userID, productID), "")
+	r := s.as(userID, "GET", fmt.Sprintf("/seckill/result?productId=%d", productID), "")
 	if r.Status != http.StatusOK {
 		s.t.Fatalf("result: %d %s", r.Status, r.Message)
 	}
