@@ -255,6 +255,9 @@ func TestFiveHundredUnitsTwoThousandBuyers(t *testing.T) {
 	}
 }
 
+// TestReadinessNamesTheFailingDependency is the handler's unit test, with stub pings and no socket: a failing
+// check is named, a passing one is not. The real checks over a listening server are
+// cmd/seckill's TestReadinessOfTheListeningServer.
 func TestReadinessNamesTheFailingDependency(t *testing.T) {
 	s := newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) {
 		d.Checks = []httpapi.Check{
