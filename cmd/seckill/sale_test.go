@@ -196,7 +196,12 @@ func TestConsumeRunsTheConsumersAlone(t *testing.T) {
 	if orders := a.buyers(20, id, 1); len(orders) != 20 {
 		t.Fatalf("%d orders", len(orders))
 	}
-	time.Sleep(time.Second)
+	// Every reservation is in the broker once the outbox is empty: none of them is projected without consumers.
+	rdb := schematest.Redis(t)
+	a.waitFor("the reservations published", 30*time.Second, func() bool {
+		n, _, err := schema.OutboxStats(context.Background(), rdb, id)
+		return err == nil && n == 0
+	})
 	if n := a.count(`SELECT COUNT(*) FROM tb_seckill_order WHERE product_id = ?`, id); n != 0 {
 		t.Fatalf("%d orders projected without consumers", n)
 	}
