@@ -59,7 +59,7 @@ func (s spySubscriber) Subscribe(ctx context.Context, topic string) (<-chan *mes
 
 // brokerHarness is the consumer router as `seckill serve` runs it: RocketMQ subscribers and publisher on
 // test-private topics of the shared broker (real timer messages for the retry and payment-deadline delays), a
-// fresh MySQL database, and the real settle script on the shared Redis.
+// fresh MySQL database, and the real settle script on a database of the shared Redis that no relay walks.
 type brokerHarness struct {
 	db    *sql.DB
 	rdb   *redis.Client
@@ -79,7 +79,7 @@ func startBrokerRouter(t *testing.T, cfg handlers.Config, fail ...string) *broke
 	prefix := schematest.Topic("t-handlers")
 	cfg.Topic, cfg.ConsumerGroup = prefix, prefix+"-consumer"
 	cfg.RetryTopic, cfg.DLQTopic, cfg.TimeoutTopic = prefix+"-retry", prefix+"-dlq", prefix+"-timeout"
-	h := &brokerHarness{db: schematest.MySQL(t).DB, rdb: schematest.Redis(t), reg: prometheus.NewRegistry(), cfg: cfg,
+	h := &brokerHarness{db: schematest.MySQL(t).DB, rdb: schematest.RedisDB(t, schematest.RedisDBHandlers), reg: prometheus.NewRegistry(), cfg: cfg,
 		arrivals: map[string][]arrival{}}
 	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, logger)
 	if err != nil {
