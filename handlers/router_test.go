@@ -170,8 +170,9 @@ func TestRouterProjectsEveryEventOnce(t *testing.T) {
 	if again := projectionstest.Checksums(t, h.db); fmt.Sprint(again) != fmt.Sprint(sums) {
 		t.Fatalf("redelivery changed the tables:\n%v\n%v", sums, again)
 	}
-	// gochannel ignores delays: every payment deadline has fired, asking Redis to cancel; the fake settler
-	// only records the calls.
+	// gochannel ignores delays: every payment deadline fires at once and reaches the settler, which only records
+	// the request (this checks the routing, not the outcome: the real settle script over real delays is
+	// TestPaymentDeadlineOverTheBroker).
 	eventually(t, 10*time.Second, "payment deadlines", func() bool {
 		return len(h.settler.reasons(rs[999].(*events.SeckillReserved).OrderNo)) >= 1
 	})
@@ -240,9 +241,11 @@ func TestUnknownTypeIsAcknowledged(t *testing.T) {
 	}
 }
 
-// TestPoisonEventIsParkedThenRedriven fails one event every time: it goes through every broker-delayed retry
-// while the healthy events flow, is parked in tb_dlq, listed, and applied once redriven after its cause is gone.
-func TestPoisonEventIsParkedThenRedriven(t *testing.T) {
+// TestPoisonEventIsParkedThenRedrivenInProcess fails one event every time, over gochannel, which ignores delays:
+// it is requeued once per entry of the schedule without waiting, while the healthy events flow, then parked in
+// tb_dlq, listed, and applied once redriven after its cause is gone. That the broker holds each retry back for
+// its delay is TestPoisonEventGoesThroughEveryBrokerDelayedRetry's claim.
+func TestPoisonEventIsParkedThenRedrivenInProcess(t *testing.T) {
 	sale := projectionstest.NewSale(13, 500)
 	rs := sale.Reservations(1, 200)
 	poison := rs[50]

@@ -45,7 +45,13 @@ func TestOrderLifecycle(t *testing.T) {
 			t.Fatalf("pay: %d", got)
 		}
 		a.orderIn(no, schema.StatePaid, 20*time.Second)
-		time.Sleep(3 * time.Second) // the timeout fires and must be a no-op
+		// The payment deadline fires (after 2s) and the settle script refuses to cancel the paid order.
+		a.waitFor("the payment deadline of the paid order", 60*time.Second, func() bool {
+			return a.metric(`seckill_payment_timeouts_total{outcome="not_awaiting_payment"}`) == 1
+		})
+		if v := a.metric(`seckill_payment_timeouts_total{outcome="settled"}`); v != 0 {
+			t.Fatalf("%v orders cancelled by their deadline, want none", v)
+		}
 		if a.status(no) != schema.StatePaid {
 			t.Fatalf("status %d after the timeout, want paid", a.status(no))
 		}

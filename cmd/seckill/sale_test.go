@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -46,9 +47,23 @@ func TestSaleEndToEnd(t *testing.T) {
 	if rep.Listed != 500 {
 		t.Errorf("report %+v", rep)
 	}
-	r := a.as(1, "GET", fmt.Sprintf("/seckill/result?productId=%d", id), "")
-	if r.Status != http.StatusOK || !(strings.Contains(string(r.Data), "CREATED") || strings.Contains(string(r.Data), "NONE")) {
-		t.Errorf("result = %d %s", r.Status, r.Data)
+	result := func(user int64) (string, *string) {
+		r := a.as(user, "GET", fmt.Sprintf("/seckill/result?productId=%d", id), "")
+		var res struct {
+			Status  string  `json:"status"`
+			OrderNo *string `json:"orderNo"`
+		}
+		if err := json.Unmarshal(r.Data, &res); r.Status != http.StatusOK || err != nil {
+			t.Fatalf("result of buyer %d = %d %s (%v)", user, r.Status, r.Data, err)
+		}
+		return res.Status, res.OrderNo
+	}
+	// Drained: every order is in MySQL, so a buyer's result is CREATED, never PENDING.
+	if st, no := result(a.owner(orders[0])); st != "CREATED" || no == nil || *no != orders[0] {
+		t.Errorf("result of the buyer of %s = %s %v, want CREATED", orders[0], st, no)
+	}
+	if st, no := result(2001); st != "NONE" || no != nil { // 2001 bought nothing
+		t.Errorf("result of a buyer without an order = %s %v, want NONE", st, no)
 	}
 	o := a.as(a.owner(orders[0]), "GET", "/seckill/orders/"+orders[0], "")
 	if o.Status != http.StatusOK || !strings.Contains(string(o.Data), `"status":0`) || !strings.Contains(string(o.Data), `"price":6999.00`) {
@@ -181,7 +196,12 @@ func TestConsumeRunsTheConsumersAlone(t *testing.T) {
 	if orders := a.buyers(20, id, 1); len(orders) != 20 {
 		t.Fatalf("%d orders", len(orders))
 	}
-	time.Sleep(time.Second)
+	// Every reservation is in the broker once the outbox is empty: none of them is projected without consumers.
+	rdb := schematest.Redis(t)
+	a.waitFor("the reservations published", 30*time.Second, func() bool {
+		n, _, err := schema.OutboxStats(context.Background(), rdb, id)
+		return err == nil && n == 0
+	})
 	if n := a.count(`SELECT COUNT(*) FROM tb_seckill_order WHERE product_id = ?`, id); n != 0 {
 		t.Fatalf("%d orders projected without consumers", n)
 	}

@@ -118,6 +118,9 @@ func Redis(t testing.TB) *redis.Client { return RedisDB(t, 0) }
 const (
 	RedisDBOutbox  = 9
 	RedisDBHTTPAPI = 10
+	// RedisDBHandlers keeps the handlers tests' outbox entries (reservations and settlements made through the
+	// real scripts) away from the relays of other packages' servers.
+	RedisDBHandlers = 11
 )
 
 // RedisDB returns a client of database db of the test Redis.
