@@ -197,6 +197,6 @@ func insertEvents(ctx context.Context, tx *sql.Tx, es []events.Event) (int64, er
 
 // lockProducts locks, in id order, the product rows the events change.
 func lockProducts(ctx context.Context, tx *sql.Tx, es []events.Event) error {
-	_, err := lockProductRows(ctx, tx, pointers(es))
+	_, err := lockProductRows(ctx, tx, es)
 	return err
 }
