@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/term"
 
+	"github.com/seckill/seckill/histgen"
 	"github.com/seckill/seckill/replay"
 	"github.com/seckill/seckill/schema"
 )
@@ -55,7 +56,7 @@ type replayOptions struct {
 	Fresh     bool
 	SkipBad   bool
 	Generate  int
-	Gen       replay.GenerateOptions
+	Gen       histgen.Options
 }
 
 func parseReplayFlags(args []string, stderr io.Writer) (replayOptions, error) {
@@ -206,7 +207,7 @@ func generateCommand(ctx context.Context, cfg Config, o replayOptions, stdout io
 	defer db.Close()
 	o.Gen.Events = o.Generate
 	start := time.Now()
-	n, err := replay.Generate(ctx, db, o.Gen)
+	n, err := histgen.Generate(ctx, db, o.Gen)
 	if err != nil {
 		return err
 	}
