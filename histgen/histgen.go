@@ -26,7 +26,7 @@ import (
 type Options struct {
 	// Events is the number of events of the history, ProductListed included. Required.
 	Events int
-	// Products is the number of products listed at Start, before any reservation. Defaults to 10.
+	// Products is the number of products listed at Start, before any reservation. Defaults to DefaultProducts.
 	Products int
 	// PayShare is the share of reservations paid later (2 s to 5 min after).
 	PayShare float64
@@ -41,12 +41,15 @@ type Options struct {
 	Start time.Time
 }
 
+// DefaultProducts is the default Options.Products.
+const DefaultProducts = 10
+
 // DefaultStart is the default Options.Start.
 var DefaultStart = time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
 
 func (o *Options) setDefaults() {
 	if o.Products == 0 {
-		o.Products = 10
+		o.Products = DefaultProducts
 	}
 	if o.Seed == 0 {
 		o.Seed = 1

@@ -74,7 +74,7 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayOptions, error) {
 	fs.BoolVar(&o.Fresh, "fresh", false, "")
 	fs.BoolVar(&o.SkipBad, "skip-bad", false, "")
 	fs.IntVar(&o.Generate, "generate", 0, "")
-	fs.IntVar(&o.Gen.Products, "products", 10, "")
+	fs.IntVar(&o.Gen.Products, "products", histgen.DefaultProducts, "")
 	fs.Float64Var(&o.Gen.PayShare, "pay-share", 0.6, "")
 	fs.Float64Var(&o.Gen.CancelShare, "cancel-share", 0.2, "")
 	fs.Uint64Var(&o.Gen.Seed, "seed", 1, "")
