@@ -21,6 +21,10 @@ const (
 	TypeSeckillOrderCancelled = "SeckillOrderCancelled"
 )
 
+// DefaultTopic is the broker topic the events travel on, from the outbox to the consumers, unless configured
+// otherwise (SECKILL_TOPIC).
+const DefaultTopic = "seckill-topic"
+
 // Cancellation reasons carried by SeckillOrderCancelled.
 const (
 	ReasonUser           = "user"
@@ -31,7 +35,9 @@ const (
 // Reasons lists every cancellation reason, in a stable order (metrics pre-create one series per reason).
 var Reasons = []string{ReasonUser, ReasonPaymentTimeout, ReasonRejected}
 
-// Event is one fact of the event store. Implementations are plain value structs, safe to share once built.
+// Event is one fact of the event store. Implementations are pointers to plain structs (*SeckillReserved, ...), the
+// only form Decode returns and the only one that implements Event, so a type switch has one case per event. An
+// event is not modified once built and is then safe to share.
 type Event interface {
 	// EventType is the stored type name (one of the Type constants).
 	EventType() string

@@ -79,22 +79,22 @@ type SeckillOrderCancelled struct {
 	Price       Money     `json:"price,omitempty"`       // 0: first release
 }
 
-func (ProductListed) EventType() string         { return TypeProductListed }
-func (SeckillReserved) EventType() string       { return TypeSeckillReserved }
-func (SeckillOrderPaid) EventType() string      { return TypeSeckillOrderPaid }
-func (SeckillOrderCancelled) EventType() string { return TypeSeckillOrderCancelled }
+func (*ProductListed) EventType() string         { return TypeProductListed }
+func (*SeckillReserved) EventType() string       { return TypeSeckillReserved }
+func (*SeckillOrderPaid) EventType() string      { return TypeSeckillOrderPaid }
+func (*SeckillOrderCancelled) EventType() string { return TypeSeckillOrderCancelled }
 
-func (e ProductListed) ID() string         { return e.EventID }
-func (e SeckillReserved) ID() string       { return e.EventID }
-func (e SeckillOrderPaid) ID() string      { return e.EventID }
-func (e SeckillOrderCancelled) ID() string { return e.EventID }
+func (e *ProductListed) ID() string         { return e.EventID }
+func (e *SeckillReserved) ID() string       { return e.EventID }
+func (e *SeckillOrderPaid) ID() string      { return e.EventID }
+func (e *SeckillOrderCancelled) ID() string { return e.EventID }
 
-func (e ProductListed) Aggregate() string         { return strconv.FormatInt(e.ProductID, 10) }
-func (e SeckillReserved) Aggregate() string       { return e.OrderNo }
-func (e SeckillOrderPaid) Aggregate() string      { return e.OrderNo }
-func (e SeckillOrderCancelled) Aggregate() string { return e.OrderNo }
+func (e *ProductListed) Aggregate() string         { return strconv.FormatInt(e.ProductID, 10) }
+func (e *SeckillReserved) Aggregate() string       { return e.OrderNo }
+func (e *SeckillOrderPaid) Aggregate() string      { return e.OrderNo }
+func (e *SeckillOrderCancelled) Aggregate() string { return e.OrderNo }
 
-func (e ProductListed) Time() time.Time         { return e.ListedAt }
-func (e SeckillReserved) Time() time.Time       { return e.ReservedAt }
-func (e SeckillOrderPaid) Time() time.Time      { return e.PaidAt }
-func (e SeckillOrderCancelled) Time() time.Time { return e.CancelledAt }
+func (e *ProductListed) Time() time.Time         { return e.ListedAt }
+func (e *SeckillReserved) Time() time.Time       { return e.ReservedAt }
+func (e *SeckillOrderPaid) Time() time.Time      { return e.PaidAt }
+func (e *SeckillOrderCancelled) Time() time.Time { return e.CancelledAt }

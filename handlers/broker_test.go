@@ -188,7 +188,7 @@ func TestPoisonEventGoesThroughEveryBrokerDelayedRetry(t *testing.T) {
 	sale := projectionstest.NewSale(21, 100)
 	rs := sale.Reservations(1, 50)
 	poison := rs[25]
-	h := startBrokerRouter(t, handlers.Config{Throttle: -1, QuickRetries: -1, RetrySchedule: schedule,
+	h := startBrokerRouter(t, handlers.Config{QuickRetries: -1, RetrySchedule: schedule,
 		PaymentTimeout: time.Hour}, poison.ID())
 	h.listed(t, sale.Listed)
 	h.publish(t, rs...)
@@ -247,7 +247,7 @@ func TestPoisonEventGoesThroughEveryBrokerDelayedRetry(t *testing.T) {
 // goes back to Redis's stock and the cancellation, published by the settler, is projected into MySQL.
 func TestPaymentDeadlineOverTheBroker(t *testing.T) {
 	const timeout = 2 * time.Second
-	h := startBrokerRouter(t, handlers.Config{Throttle: -1, PaymentTimeout: timeout})
+	h := startBrokerRouter(t, handlers.Config{PaymentTimeout: timeout})
 	ctx := context.Background()
 	id := schematest.ProductID(t, h.rdb)
 	listing := projectionstest.NewSale(id, 2)

@@ -145,7 +145,7 @@ func count(t *testing.T, db *sql.DB, q string, args ...any) int {
 }
 
 func TestRouterProjectsEveryEventOnce(t *testing.T) {
-	h := startRouter(t, handlers.Config{Throttle: -1})
+	h := startRouter(t, handlers.Config{})
 	sale := projectionstest.NewSale(11, 2000)
 	rs := sale.Reservations(1, 1000)
 	h.publish(t, sale.Listed)
@@ -189,7 +189,7 @@ func TestRouterProjectsEveryEventOnce(t *testing.T) {
 // projected and no order is cancelled but by its payment deadline. A reservation of a product MySQL does not
 // know is rejected and counted, and nothing compensates it either.
 func TestNoFactIsCompensated(t *testing.T) {
-	h := startRouter(t, handlers.Config{Throttle: -1})
+	h := startRouter(t, handlers.Config{})
 	sale := projectionstest.NewSale(12, 1)
 	first := sale.Reserve(1)
 	freed := sale.Cancel(first, events.ReasonUser)
@@ -227,7 +227,7 @@ func TestNoFactIsCompensated(t *testing.T) {
 }
 
 func TestUnknownTypeIsAcknowledged(t *testing.T) {
-	h := startRouter(t, handlers.Config{Throttle: -1})
+	h := startRouter(t, handlers.Config{})
 	msg := message.NewMessage("4b1f7a0e-0000-4000-8000-000000000001", []byte(`{}`))
 	msg.Metadata.Set(events.MetadataType, "SeckillTeleported")
 	if err := h.pubsub.Publish("seckill-topic", msg); err != nil {
@@ -253,7 +253,7 @@ func TestPoisonEventIsParkedThenRedrivenInProcess(t *testing.T) {
 	for i := range schedule {
 		schedule[i] = time.Millisecond
 	}
-	h := startRouter(t, handlers.Config{Throttle: -1, QuickRetries: 1, RetrySchedule: schedule}, poison.ID())
+	h := startRouter(t, handlers.Config{QuickRetries: 1, RetrySchedule: schedule}, poison.ID())
 	h.publish(t, sale.Listed)
 	eventually(t, 10*time.Second, "the listing", func() bool {
 		return count(t, h.db, `SELECT COUNT(*) FROM tb_seckill_product`) == 1
@@ -262,9 +262,10 @@ func TestPoisonEventIsParkedThenRedrivenInProcess(t *testing.T) {
 	eventually(t, 30*time.Second, "the poison event parked", func() bool {
 		return count(t, h.db, `SELECT COUNT(*) FROM tb_dlq`) == 1
 	})
-	if n := count(t, h.db, `SELECT COUNT(*) FROM tb_seckill_order`); n != 199 {
-		t.Fatalf("%d orders, want the 199 healthy ones", n)
-	}
+	// The healthy events are not held behind the poison, but under load some may still be on their way.
+	eventually(t, 10*time.Second, "the 199 healthy orders", func() bool {
+		return count(t, h.db, `SELECT COUNT(*) FROM tb_seckill_order`) == 199
+	})
 	parked, err := handlers.ListDLQ(context.Background(), h.db)
 	if err != nil {
 		t.Fatal(err)

@@ -95,7 +95,6 @@ const (
 // cancellations. After an error the transaction must be rolled back. Concurrent calls on different transactions
 // are safe: they serialize on the product rows, which Apply locks in id order.
 func Apply(ctx context.Context, tx *sql.Tx, es []events.Event) ([]Outcome, error) {
-	es = pointers(es)
 	out := make([]Outcome, len(es))
 	for i, e := range es {
 		out[i] = Applied
@@ -116,32 +115,6 @@ func Apply(ctx context.Context, tx *sql.Tx, es []events.Event) ([]Outcome, error
 		}
 	}
 	return out, nil
-}
-
-// pointers returns es with every event as a pointer to its struct (Decode's form), so the engine switches on
-// one form only.
-func pointers(es []events.Event) []events.Event {
-	out := es
-	for i, e := range es {
-		var p events.Event
-		switch v := e.(type) {
-		case events.ProductListed:
-			p = &v
-		case events.SeckillReserved:
-			p = &v
-		case events.SeckillOrderPaid:
-			p = &v
-		case events.SeckillOrderCancelled:
-			p = &v
-		default:
-			continue
-		}
-		if &out[0] == &es[0] {
-			out = slices.Clone(es)
-		}
-		out[i] = p
-	}
-	return out
 }
 
 // insertListing creates the product row; false means the product is already listed.

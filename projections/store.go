@@ -5,9 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/eventstore"
 )
 
 // Outcome is what recording an event did.
@@ -48,8 +48,8 @@ type Result struct {
 	Err     error
 }
 
-// Store records events delivered live: tb_event plus the projection tables (Apply), in one transaction per call,
-// so an event is never in tb_event without its effect. It is safe for concurrent use. Recording an event twice is
+// Store records events delivered live: it appends them to the event store (eventstore.Append) and applies them to
+// the projection tables (Apply) in one transaction per call, so an event is never in tb_event without its effect. It is safe for concurrent use. Recording an event twice is
 // a no-op the second time (Duplicate), whatever the delay between the two deliveries, because tb_event.event_id
 // is unique. Events may be recorded in any order: nothing waits for another event (see the package doc).
 type Store struct {
@@ -64,7 +64,7 @@ func NewStore(db *sql.DB) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-// Record records one event in one transaction: INSERT IGNORE into tb_event (no row = Duplicate), then Apply.
+// Record records one event in one transaction: eventstore.Append (no new row = Duplicate), then Apply.
 // A rejected event is committed to tb_event with no projection change. After an error nothing is recorded and
 // the event must be delivered again.
 //
@@ -123,7 +123,7 @@ func (s *Store) recordBatch(ctx context.Context, es []events.Event, rowByRow boo
 	var toApply []int
 	if rowByRow {
 		for _, i := range fresh {
-			n, err := insertEvents(ctx, tx, es[i:i+1])
+			n, err := eventstore.Append(ctx, tx, es[i:i+1])
 			if err != nil {
 				return nil, fmt.Errorf("record batch: %w", err)
 			}
@@ -138,7 +138,7 @@ func (s *Store) recordBatch(ctx context.Context, es []events.Event, rowByRow boo
 		for j, i := range fresh {
 			batch[j] = es[i]
 		}
-		n, err := insertEvents(ctx, tx, batch)
+		n, err := eventstore.Append(ctx, tx, batch)
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("record batch: %w", err)
@@ -169,34 +169,8 @@ func (s *Store) recordBatch(ctx context.Context, es []events.Event, rowByRow boo
 	return res, nil
 }
 
-// insertEvents inserts events into tb_event with INSERT IGNORE and returns how many were new.
-func insertEvents(ctx context.Context, tx *sql.Tx, es []events.Event) (int64, error) {
-	if len(es) == 0 {
-		return 0, nil
-	}
-	var q strings.Builder
-	q.WriteString(`INSERT IGNORE INTO tb_event (event_id, event_type, aggregate_id, payload, occurred_at) VALUES `)
-	args := make([]any, 0, 5*len(es))
-	for i, e := range es {
-		payload, err := events.Encode(e)
-		if err != nil {
-			return 0, err
-		}
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		q.WriteString("(?, ?, ?, ?, ?)")
-		args = append(args, e.ID(), e.EventType(), e.Aggregate(), payload, dbTime(e.Time()))
-	}
-	r, err := tx.ExecContext(ctx, q.String(), args...)
-	if err != nil {
-		return 0, fmt.Errorf("insert into tb_event: %w", err)
-	}
-	return r.RowsAffected()
-}
-
 // lockProducts locks, in id order, the product rows the events change.
 func lockProducts(ctx context.Context, tx *sql.Tx, es []events.Event) error {
-	_, err := lockProductRows(ctx, tx, pointers(es))
+	_, err := lockProductRows(ctx, tx, es)
 	return err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/seckill/seckill/histgen"
 	"github.com/seckill/seckill/replay"
 	"github.com/seckill/seckill/schema/schematest"
 )
@@ -12,14 +13,14 @@ import (
 // default shares of `seckill replay --generate` (60% paid, 20% cancelled). Generating is not timed.
 // Run: go test ./replay -run '^$' -bench Replay -benchtime 100000x
 func BenchmarkReplay(b *testing.B) {
-	for name, opts := range map[string]replay.GenerateOptions{
+	for name, opts := range map[string]histgen.Options{
 		"reservations": {Products: 10},
 		"sale":         {Products: 10, PayShare: 0.6, CancelShare: 0.2},
 	} {
 		b.Run(name, func(b *testing.B) {
 			opts.Events = max(b.N, opts.Products)
 			src := schematest.MySQL(b).DB
-			if _, err := replay.Generate(context.Background(), src, opts); err != nil {
+			if _, err := histgen.Generate(context.Background(), src, opts); err != nil {
 				b.Fatal(err)
 			}
 			target := schematest.MySQL(b).DB

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/histgen"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/projections/projectionstest"
 	"github.com/seckill/seckill/replay"
@@ -155,7 +156,7 @@ func TestReplayOfFirstReleasePayloads(t *testing.T) {
 // payload without seq) replays into tables whose invariants hold and that equal the tables of the same sale in
 // the current format, but for the rollback logs, which the first release derived from arrival order.
 func TestReplayOfAGeneratedFirstReleaseHistory(t *testing.T) {
-	hist, err := replay.History(sale)
+	hist, err := histgen.History(sale)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seckill/seckill/histgen"
 	"github.com/seckill/seckill/schema/schematest"
 )
 
@@ -13,7 +14,7 @@ import (
 // for ever on sending that error.
 func TestReaderStopsWhenApplyHasGoneAway(t *testing.T) {
 	db := schematest.MySQL(t).DB
-	if _, err := Generate(context.Background(), db, GenerateOptions{Events: 50, Products: 1, Seed: 1}); err != nil {
+	if _, err := histgen.Generate(context.Background(), db, histgen.Options{Events: 50, Products: 1, Seed: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for name, after := range map[string]int64{"failing query": 0, "between batches": 10} {

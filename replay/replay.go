@@ -1,6 +1,6 @@
 // Package replay rebuilds the projection tables (schema.Tables) from the event store tb_event.
 //
-// Run reads tb_event in seq order, which is the order the live consumers committed the events of each product
+// Run reads tb_event in seq order (package eventstore), which is the order the live consumers committed the events of each product
 // in, and applies them through projections.Apply, the engine of the live consumers: there is no replay-only SQL
 // for the projection tables, and the engine's result does not depend on the order of the events nor on how they
 // are batched, so a replay of tb_event gives the live tables (CONTRACT.md invariant 6). It never writes tb_event. Each batch of events is one transaction of the target database that
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/eventstore"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/schema"
 )
@@ -207,10 +208,9 @@ func Run(ctx context.Context, src *sql.DB, cfg Config) (Result, error) {
 		return res, err
 	}
 	res.LastSeq, res.ResumedFrom = cp, cp
-	var total int64
-	if err := src.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+schema.EventTable+` WHERE seq > ? AND seq <= ?`,
-		cp, endSeq).Scan(&total); err != nil {
-		return res, fmt.Errorf("replay: count events: %w", err)
+	total, err := eventstore.Count(ctx, src, cp, endSeq)
+	if err != nil {
+		return res, fmt.Errorf("replay: %w", err)
 	}
 
 	start := time.Now()
@@ -257,33 +257,24 @@ func refuseLiveConsumers(ctx context.Context, db *sql.DB, cfg Config) error {
 
 // resolveEnd returns the source's last seq and the seq this replay goes up to.
 func resolveEnd(ctx context.Context, src *sql.DB, cfg Config) (maxSeq, endSeq int64, err error) {
-	if err := src.QueryRowContext(ctx, `SELECT IFNULL(MAX(seq), 0) FROM `+schema.EventTable).Scan(&maxSeq); err != nil {
-		return 0, 0, fmt.Errorf("replay: read last seq: %w", err)
+	if maxSeq, err = eventstore.LastSeq(ctx, src); err != nil {
+		return 0, 0, fmt.Errorf("replay: %w", err)
 	}
 	switch {
 	case cfg.UntilSeq > 0:
 		return maxSeq, min(cfg.UntilSeq, maxSeq), nil
 	case !cfg.UntilTime.IsZero():
-		if err := src.QueryRowContext(ctx, `SELECT IFNULL(MAX(seq), 0) FROM `+schema.EventTable+
-			` WHERE recorded_at <= ?`, cfg.UntilTime.UTC()).Scan(&endSeq); err != nil {
-			return 0, 0, fmt.Errorf("replay: find last seq recorded by %s: %w", cfg.UntilTime.Format(time.RFC3339), err)
+		if endSeq, err = eventstore.LastSeqRecordedBy(ctx, src, cfg.UntilTime); err != nil {
+			return 0, 0, fmt.Errorf("replay: %w", err)
 		}
 		return maxSeq, endSeq, nil
 	}
 	return maxSeq, maxSeq, nil
 }
 
-// row is one tb_event row, decoded (or not: err).
-type row struct {
-	seq int64
-	typ string
-	e   events.Event
-	err error
-}
-
 // batch is one transaction's worth of rows, or the error that ended reading.
 type batch struct {
-	rows []row
+	rows []eventstore.Stored
 	err  error
 }
 
@@ -332,67 +323,46 @@ func read(ctx context.Context, src *sql.DB, after, end int64, n int, out chan<- 
 			return false
 		}
 	}
-	q := `SELECT seq, event_type, payload FROM ` + schema.EventTable + ` WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`
 	for after < end {
-		b, err := readBatch(ctx, src, q, after, end, n)
+		b, err := eventstore.Read(ctx, src, after, end, n)
 		if err != nil {
-			send(batch{err: fmt.Errorf("replay: read events after seq %d: %w", after, err)})
+			send(batch{err: fmt.Errorf("replay: %w", err)})
 			return
 		}
 		if len(b) == 0 {
 			return
 		}
-		after = b[len(b)-1].seq
+		after = b[len(b)-1].Seq
 		if !send(batch{rows: b}) {
 			return
 		}
 	}
 }
 
-func readBatch(ctx context.Context, src *sql.DB, q string, after, end int64, n int) ([]row, error) {
-	rows, err := src.QueryContext(ctx, q, after, end, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	b := make([]row, 0, n)
-	var payload []byte
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.seq, &r.typ, &payload); err != nil {
-			return nil, err
-		}
-		r.e, r.err = events.Decode(r.typ, payload)
-		b = append(b, r)
-	}
-	return b, rows.Err()
-}
-
 // applyBatch applies one batch and moves the checkpoint in one transaction. A bad event (without SkipBad) or
 // any failure rolls the whole batch back, leaving the checkpoint before it.
-func applyBatch(ctx context.Context, target *sql.DB, res *Result, cfg Config, rows []row) error {
+func applyBatch(ctx context.Context, target *sql.DB, res *Result, cfg Config, rows []eventstore.Stored) error {
 	var skipped []Skipped
 	es := make([]events.Event, 0, len(rows))
-	seqs := make([]int64, 0, len(rows))
 	for _, r := range rows {
-		if r.err == nil {
-			es, seqs = append(es, r.e), append(seqs, r.seq)
+		if r.Err == nil {
+			es = append(es, r.Event)
 			continue
 		}
 		if !cfg.SkipBad {
-			return &BadEventError{Seq: r.seq, Type: r.typ, Err: r.err}
+			return &BadEventError{Seq: r.Seq, Type: r.Type, Err: r.Err}
 		}
-		skipped = append(skipped, Skipped{Seq: r.seq, Type: r.typ, Err: r.err})
+		skipped = append(skipped, Skipped{Seq: r.Seq, Type: r.Type, Err: r.Err})
 	}
-	last := rows[len(rows)-1].seq
+	first, last := rows[0].Seq, rows[len(rows)-1].Seq
 	tx, err := target.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("replay seq %d..%d: begin: %w", rows[0].seq, last, err)
+		return fmt.Errorf("replay seq %d..%d: begin: %w", first, last, err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	outs, err := projections.Apply(ctx, tx, es)
 	if err != nil {
-		return fmt.Errorf("replay seq %d..%d: %w", rows[0].seq, last, err)
+		return fmt.Errorf("replay seq %d..%d: %w", first, last, err)
 	}
 	var rejected int64
 	for _, o := range outs {
@@ -405,10 +375,10 @@ func applyBatch(ctx context.Context, target *sql.DB, res *Result, cfg Config, ro
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("replay seq %d..%d: commit: %w", rows[0].seq, last, err)
+		return fmt.Errorf("replay seq %d..%d: commit: %w", first, last, err)
 	}
 	if res.FirstSeq == 0 {
-		res.FirstSeq = rows[0].seq
+		res.FirstSeq = first
 	}
 	res.LastSeq = last
 	res.Applied += applied

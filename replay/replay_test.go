@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/histgen"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/projections/projectionstest"
 	"github.com/seckill/seckill/replay"
@@ -20,18 +21,18 @@ import (
 )
 
 // sale is the small history most tests replay: three products, payments and cancellations of every reason.
-var sale = replay.GenerateOptions{Events: 3000, Products: 3, PayShare: 0.5, CancelShare: 0.4, Seed: 7}
+var sale = histgen.Options{Events: 3000, Products: 3, PayShare: 0.5, CancelShare: 0.4, Seed: 7}
 
 // recordLive records a generated history through the live path (Store.Record) and returns the database with
 // its tb_event and live tables, and how many events the projection rejected.
-func recordLive(t *testing.T, opts replay.GenerateOptions) (*sql.DB, int64) {
+func recordLive(t *testing.T, opts histgen.Options) (*sql.DB, int64) {
 	t.Helper()
 	db := schematest.MySQL(t).DB
 	store, err := projections.NewStore(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hist, err := replay.History(opts)
+	hist, err := histgen.History(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,10 +50,10 @@ func recordLive(t *testing.T, opts replay.GenerateOptions) (*sql.DB, int64) {
 }
 
 // generated writes a generated history into the tb_event of a fresh database (no live tables).
-func generated(t *testing.T, opts replay.GenerateOptions) *sql.DB {
+func generated(t *testing.T, opts histgen.Options) *sql.DB {
 	t.Helper()
 	db := schematest.MySQL(t).DB
-	if _, err := replay.Generate(context.Background(), db, opts); err != nil {
+	if _, err := histgen.Generate(context.Background(), db, opts); err != nil {
 		t.Fatal(err)
 	}
 	return db
@@ -105,7 +106,7 @@ func TestReplayOfLiveHistoryGivesTheLiveTables(t *testing.T) {
 
 func TestReplayVerifyNamesTheFirstDifferingRow(t *testing.T) {
 	t.Parallel()
-	live, _ := recordLive(t, replay.GenerateOptions{Events: 300, Products: 1, PayShare: 0.3, CancelShare: 0.2, Seed: 3})
+	live, _ := recordLive(t, histgen.Options{Events: 300, Products: 1, PayShare: 0.3, CancelShare: 0.2, Seed: 3})
 	var orderNo string
 	if err := live.QueryRow(`SELECT MIN(order_no) FROM tb_seckill_order WHERE status = 0`).Scan(&orderNo); err != nil {
 		t.Fatal(err)
@@ -135,7 +136,7 @@ func TestReplayUntilSeqRebuildsThePastStock(t *testing.T) {
 
 	// The expected stock, from the events alone: listed, minus every reservation up to until, plus every
 	// cancellation up to until.
-	hist, _ := replay.History(sale)
+	hist, _ := histgen.History(sale)
 	stock := map[int64]int64{}
 	var seq int64
 	for e := range hist {
@@ -273,7 +274,7 @@ func TestReplayStopsAtABadEventAndSkipBadSkipsIt(t *testing.T) {
 
 func TestReplayInPlaceRefusesWhileAConsumerRuns(t *testing.T) {
 	t.Parallel()
-	live, _ := recordLive(t, replay.GenerateOptions{Events: 400, Products: 2, PayShare: 0.5, CancelShare: 0.3, Seed: 5})
+	live, _ := recordLive(t, histgen.Options{Events: 400, Products: 2, PayShare: 0.5, CancelShare: 0.3, Seed: 5})
 	sums := projectionstest.Checksums(t, live)
 	ctx := context.Background()
 
@@ -306,9 +307,9 @@ func TestReplayInPlaceRefusesWhileAConsumerRuns(t *testing.T) {
 // both equal the tables of the sale recorded in the order Redis decided it.
 func TestReplayOfAShuffledLiveHistory(t *testing.T) {
 	t.Parallel()
-	opts := replay.GenerateOptions{Events: 2000, Products: 2, PayShare: 0.4, CancelShare: 0.4, Seed: 11}
+	opts := histgen.Options{Events: 2000, Products: 2, PayShare: 0.4, CancelShare: 0.4, Seed: 11}
 	inOrder, _ := recordLive(t, opts)
-	hist, err := replay.History(opts)
+	hist, err := histgen.History(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

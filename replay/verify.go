@@ -13,15 +13,6 @@ import (
 	"github.com/seckill/seckill/schema"
 )
 
-// naturalKeys orders the rows of each projection table by the key the contract makes unique (auto-increment ids
-// differ between live and rebuilt tables and are not compared).
-var naturalKeys = map[string][]string{
-	"tb_seckill_product": {"id"},
-	"tb_seckill_order":   {"order_no"},
-	"tb_stock_log":       {"order_no", "type"},
-	"tb_user_seckill":    {"user_id", "product_id"},
-}
-
 // Verification compares each rebuilt projection table with the live one.
 type Verification struct {
 	Tables []TableCheck // in schema.Tables order
@@ -76,14 +67,14 @@ func verify(ctx context.Context, src, target *sql.DB, rebuilt map[string]string)
 	return v, nil
 }
 
-// firstDiff walks both tables in natural-key order and returns the first row missing on one side or different.
+// firstDiff walks both tables in natural-key order (projections.NaturalKey) and returns the first row missing on one side or different.
 // When every compared column agrees (the checksum covers a column firstDiff does not know of) it says so.
 func firstDiff(ctx context.Context, rebuilt, live *sql.DB, table string) (*RowDiff, error) {
 	cols, err := comparedColumns(ctx, rebuilt, table)
 	if err != nil {
 		return nil, err
 	}
-	keys := naturalKeys[table]
+	keys := projections.NaturalKey(table)
 	vals := make([]string, len(cols))
 	for i, c := range cols {
 		vals[i] = "IFNULL(" + c + ", '\\N')"

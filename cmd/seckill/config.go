@@ -13,6 +13,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/seckill/seckill/buyerauth"
+	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/handlers"
 )
 
 // Config is every setting of the seckill binary, read from the environment once in main.
@@ -43,9 +45,6 @@ type Config struct {
 	Dev             bool            // SECKILL_DEV: development mode (the buyer's page offers a sign-in by user id)
 }
 
-// rocketMQRetrySchedule is RocketMQ's own schedule for the 16 retries of a consumer group (delay levels 3..18).
-const rocketMQRetrySchedule = "10s,30s,1m,2m,3m,4m,5m,6m,7m,8m,9m,10m,20m,30m,1h,2h"
-
 // loadConfig reads the environment through getenv and validates every value, naming the variable of the first
 // bad one.
 func loadConfig(getenv func(string) string) (Config, error) {
@@ -59,14 +58,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		BuyerAuth:       r.oneOf("SECKILL_BUYER_AUTH", buyerAuthJWT, buyerAuthJWT, buyerAuthTrusted),
 		BuyerSecret:     r.str("SECKILL_BUYER_JWT_SECRET", ""),
 		BuyerPublicKey:  r.str("SECKILL_BUYER_JWT_PUBLIC_KEY", ""),
-		Topic:           r.name("SECKILL_TOPIC", "seckill-topic"),
-		ConsumerGroup:   r.name("SECKILL_CONSUMER_GROUP", "seckill-consumer"),
+		Topic:           r.name("SECKILL_TOPIC", events.DefaultTopic),
+		ConsumerGroup:   r.name("SECKILL_CONSUMER_GROUP", handlers.DefaultConsumerGroup),
 		MaxPerUser:      int64(r.integer("SECKILL_MAX_PER_USER", 1, 1, 1000)),
 		RatePerUser:     r.float("SECKILL_RATE_PER_USER", 5),
-		Throttle:        r.integer("SECKILL_CONSUMER_THROTTLE", 1000, 0, 1_000_000),
+		Throttle:        r.integer("SECKILL_CONSUMER_THROTTLE", handlers.DefaultThrottle, 0, 1_000_000),
 		InFlight:        r.integer("SECKILL_CONSUMER_INFLIGHT", 64, 1, 256),
-		PaymentTimeout:  r.duration("SECKILL_PAYMENT_TIMEOUT", "15m"),
-		RetrySchedule:   r.durations("SECKILL_RETRY_SCHEDULE", rocketMQRetrySchedule),
+		PaymentTimeout:  r.duration("SECKILL_PAYMENT_TIMEOUT", handlers.DefaultPaymentTimeout.String()),
+		RetrySchedule:   r.durations("SECKILL_RETRY_SCHEDULE", handlers.DefaultRetrySchedule),
 		OutboxMinAge:    r.duration("SECKILL_OUTBOX_MIN_AGE", "3s"),
 		Consumers:       r.boolean("SECKILL_CONSUMERS", true),
 		ShutdownDrain:   r.duration("SECKILL_SHUTDOWN_DRAIN", "5s"),
@@ -191,8 +190,11 @@ func (r *envReader) duration(name, def string) time.Duration {
 	return d
 }
 
-func (r *envReader) durations(name, def string) []time.Duration {
-	v := r.str(name, def)
+func (r *envReader) durations(name string, def []time.Duration) []time.Duration {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
 	var out []time.Duration
 	for _, s := range strings.Split(v, ",") {
 		d, err := time.ParseDuration(strings.TrimSpace(s))

@@ -29,16 +29,11 @@ import (
 	"github.com/seckill/seckill/schema"
 )
 
-// handlersConfig derives the consumer router's topics from the event topic and the consumer group.
+// handlersConfig is the consumer router's configuration; the retry, DLQ and timeout topics derive from the
+// consumer group (handlers.Config).
 func handlersConfig(cfg Config) handlers.Config {
-	throttle := cfg.Throttle
-	if throttle == 0 {
-		throttle = -1
-	}
-	return handlers.Config{Topic: cfg.Topic, ConsumerGroup: cfg.ConsumerGroup,
-		RetryTopic: cfg.ConsumerGroup + "-retry", DLQTopic: cfg.ConsumerGroup + "-dlq",
-		TimeoutTopic: cfg.ConsumerGroup + "-timeout", Throttle: throttle, RetrySchedule: cfg.RetrySchedule,
-		PaymentTimeout: cfg.PaymentTimeout}
+	return handlers.Config{Topic: cfg.Topic, ConsumerGroup: cfg.ConsumerGroup, Throttle: cfg.Throttle,
+		RetrySchedule: cfg.RetrySchedule, PaymentTimeout: cfg.PaymentTimeout}
 }
 
 // startConsumers creates the consumer topics, starts the projection router and a heartbeat (so `seckill replay
@@ -49,7 +44,7 @@ func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb *redis.Clie
 	reg prometheus.Registerer, log *slog.Logger, wg *sync.WaitGroup, errs chan<- error) (*message.Router, error) {
 	wlog := watermill.NewSlogLogger(log)
 	hcfg := handlersConfig(cfg)
-	for _, t := range []string{hcfg.Topic, hcfg.RetryTopic, hcfg.DLQTopic, hcfg.TimeoutTopic} {
+	for _, t := range hcfg.Topics() {
 		if err := ensureTopic(ctx, cfg, t); err != nil {
 			return nil, err
 		}

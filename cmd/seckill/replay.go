@@ -13,6 +13,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"golang.org/x/term"
 
+	"github.com/seckill/seckill/histgen"
 	"github.com/seckill/seckill/replay"
 	"github.com/seckill/seckill/schema"
 )
@@ -55,7 +56,7 @@ type replayOptions struct {
 	Fresh     bool
 	SkipBad   bool
 	Generate  int
-	Gen       replay.GenerateOptions
+	Gen       histgen.Options
 }
 
 func parseReplayFlags(args []string, stderr io.Writer) (replayOptions, error) {
@@ -73,7 +74,7 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayOptions, error) {
 	fs.BoolVar(&o.Fresh, "fresh", false, "")
 	fs.BoolVar(&o.SkipBad, "skip-bad", false, "")
 	fs.IntVar(&o.Generate, "generate", 0, "")
-	fs.IntVar(&o.Gen.Products, "products", 10, "")
+	fs.IntVar(&o.Gen.Products, "products", histgen.DefaultProducts, "")
 	fs.Float64Var(&o.Gen.PayShare, "pay-share", 0.6, "")
 	fs.Float64Var(&o.Gen.CancelShare, "cancel-share", 0.2, "")
 	fs.Uint64Var(&o.Gen.Seed, "seed", 1, "")
@@ -206,7 +207,7 @@ func generateCommand(ctx context.Context, cfg Config, o replayOptions, stdout io
 	defer db.Close()
 	o.Gen.Events = o.Generate
 	start := time.Now()
-	n, err := replay.Generate(ctx, db, o.Gen)
+	n, err := histgen.Generate(ctx, db, o.Gen)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/eventstore"
 	"github.com/seckill/seckill/projections"
 )
 
@@ -131,33 +133,23 @@ func RequireSameTables(t testing.TB, a, b *sql.DB) {
 	}
 }
 
-// StoredEvents returns the events of db's tb_event in seq order, optionally only those whose type is not in
-// except.
+// StoredEvents returns the events of db's tb_event in seq order (eventstore.Read), optionally only those whose
+// type is not in except.
 func StoredEvents(t testing.TB, db *sql.DB, except ...string) []events.Event {
 	t.Helper()
-	rows, err := db.Query(`SELECT event_type, payload FROM tb_event ORDER BY seq`)
+	stored, err := eventstore.Read(context.Background(), db, 0, math.MaxInt64, math.MaxInt32)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
 	var all []events.Event
-	for rows.Next() {
-		var typ string
-		var payload []byte
-		if err := rows.Scan(&typ, &payload); err != nil {
-			t.Fatal(err)
-		}
-		if slices.Contains(except, typ) {
+	for _, s := range stored {
+		if slices.Contains(except, s.Type) {
 			continue
 		}
-		e, err := events.Decode(typ, payload)
-		if err != nil {
-			t.Fatal(err)
+		if s.Err != nil {
+			t.Fatalf("seq %d: %v", s.Seq, s.Err)
 		}
-		all = append(all, e)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+		all = append(all, s.Event)
 	}
 	return all
 }

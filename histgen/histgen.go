@@ -1,4 +1,7 @@
-package replay
+// Package histgen generates the event history of a flash sale: consistent (what the Redis scripts would have
+// decided), deterministic for a seed, and as long as asked. The replay tests and benchmarks build their tb_event
+// with it, and seckill replay --generate writes one for a benchmark; no request path uses it.
+package histgen
 
 import (
 	"container/heap"
@@ -9,21 +12,21 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/seckill/seckill/events"
-	"github.com/seckill/seckill/schema"
+	"github.com/seckill/seckill/eventstore"
+	"github.com/seckill/seckill/handlers"
 )
 
-// GenerateOptions describes a generated sale history. Zero Products, Seed and Start take defaults; zero shares
+// Options describes a generated sale history. Zero Products, Seed and Start take defaults; zero shares
 // mean no payment and no cancellation.
-type GenerateOptions struct {
+type Options struct {
 	// Events is the number of events of the history, ProductListed included. Required.
 	Events int
-	// Products is the number of products listed at Start, before any reservation. Defaults to 10.
+	// Products is the number of products listed at Start, before any reservation. Defaults to DefaultProducts.
 	Products int
 	// PayShare is the share of reservations paid later (2 s to 5 min after).
 	PayShare float64
@@ -38,12 +41,15 @@ type GenerateOptions struct {
 	Start time.Time
 }
 
-// DefaultStart is the default GenerateOptions.Start.
+// DefaultProducts is the default Options.Products.
+const DefaultProducts = 10
+
+// DefaultStart is the default Options.Start.
 var DefaultStart = time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
 
-func (o *GenerateOptions) setDefaults() {
+func (o *Options) setDefaults() {
 	if o.Products == 0 {
-		o.Products = 10
+		o.Products = DefaultProducts
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -54,7 +60,7 @@ func (o *GenerateOptions) setDefaults() {
 }
 
 // Validate reports the first invalid field.
-func (o GenerateOptions) Validate() error {
+func (o Options) Validate() error {
 	switch {
 	case o.Events < 1:
 		return errors.New("generate: Events must be positive")
@@ -72,7 +78,7 @@ func (o GenerateOptions) Validate() error {
 // around it and every reservation, payment and cancellation carries its product's next event sequence number (as
 // the Redis scripts stamp them), a buyer never holds two live orders of a product, payments and cancellations
 // follow their reservation, and nothing is reserved beyond the stock. Each call starts a fresh, deterministic generator.
-func History(opts GenerateOptions) (iter.Seq[events.Event], error) {
+func History(opts Options) (iter.Seq[events.Event], error) {
 	opts.setDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -87,48 +93,39 @@ func History(opts GenerateOptions) (iter.Seq[events.Event], error) {
 	}, nil
 }
 
-// Generate writes History(opts) into the tb_event of db with multi-row inserts (recorded_at = occurred_at), and
-// returns the number of events written. The event store must be empty, so a generated history never mixes with
-// a real one; the projection tables are not touched (seckill replay builds them). It is not safe to run twice at
-// once on one database.
-func Generate(ctx context.Context, db *sql.DB, opts GenerateOptions) (int, error) {
+// Generate writes History(opts) into the tb_event of db (eventstore.AppendBackdated: recorded_at = occurred_at),
+// and returns the number of events written. The event store must be empty, so a generated history never mixes
+// with a real one; the projection tables are not touched (seckill replay builds them). It is not safe to run
+// twice at once on one database.
+func Generate(ctx context.Context, db *sql.DB, opts Options) (int, error) {
 	hist, err := History(opts)
 	if err != nil {
 		return 0, err
 	}
-	var one int
-	switch err := db.QueryRowContext(ctx, `SELECT 1 FROM `+schema.EventTable+` LIMIT 1`).Scan(&one); {
-	case err == nil:
+	switch empty, err := eventstore.Empty(ctx, db); {
+	case err != nil:
+		return 0, fmt.Errorf("generate: %w", err)
+	case !empty:
 		return 0, errors.New("generate: tb_event is not empty; generate into a fresh database")
-	case !errors.Is(err, sql.ErrNoRows):
-		return 0, fmt.Errorf("generate: read tb_event: %w", err)
 	}
-	const rowsPerInsert = 2000
-	args := make([]any, 0, 6*rowsPerInsert)
+	const perAppend = 2000
+	batch := make([]events.Event, 0, perAppend)
 	written := 0
 	flush := func() error {
-		n := len(args) / 6
-		if n == 0 {
-			return nil
+		n, err := eventstore.AppendBackdated(ctx, db, batch)
+		if err == nil && int(n) != len(batch) {
+			err = fmt.Errorf("%d of %d event ids already recorded", len(batch)-int(n), len(batch))
 		}
-		q := `INSERT INTO ` + schema.EventTable +
-			` (event_id, event_type, aggregate_id, payload, occurred_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?)` +
-			strings.Repeat(", (?, ?, ?, ?, ?, ?)", n-1)
-		if _, err := db.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("generate: insert events %d..%d: %w", written+1, written+n, err)
+		if err != nil {
+			return fmt.Errorf("generate: insert events %d..%d: %w", written+1, written+len(batch), err)
 		}
-		written += n
-		args = args[:0]
+		written += len(batch)
+		batch = batch[:0]
 		return nil
 	}
 	for e := range hist {
-		payload, err := events.Encode(e)
-		if err != nil {
-			return written, fmt.Errorf("generate: %w", err)
-		}
-		at := e.Time().UTC().Truncate(time.Millisecond)
-		args = append(args, e.ID(), e.EventType(), e.Aggregate(), payload, at, at)
-		if len(args) == cap(args) {
+		batch = append(batch, e)
+		if len(batch) == perAppend {
 			if err := flush(); err != nil {
 				return written, err
 			}
@@ -142,11 +139,10 @@ func Generate(ctx context.Context, db *sql.DB, opts GenerateOptions) (int, error
 
 // Timing of the generated sale.
 const (
-	arrivalGap     = 100 * time.Microsecond // 10 reservations per millisecond
-	paymentTimeout = 15 * time.Minute
-	maxFollowUp    = 5 * time.Minute
-	minPay         = 2 * time.Second
-	minUserCancel  = time.Second
+	arrivalGap    = 100 * time.Microsecond // 10 reservations per millisecond
+	maxFollowUp   = 5 * time.Minute
+	minPay        = 2 * time.Second
+	minUserCancel = time.Second
 )
 
 type genProduct struct {
@@ -186,7 +182,7 @@ func (h *followUps) Pop() any {
 // generator is a discrete-event simulation of a sale: reservation arrivals at a fixed rate up to a budget, and
 // a queue of follow-ups released in time order between them.
 type generator struct {
-	opts      GenerateOptions
+	opts      Options
 	rng       *rand.Rand
 	ids       *rand.ChaCha8
 	products  []*genProduct
@@ -200,7 +196,7 @@ type generator struct {
 	pending   []events.Event // events decided but not yet returned (listings)
 }
 
-func newGenerator(o GenerateOptions) *generator {
+func newGenerator(o Options) *generator {
 	var seed [32]byte
 	binary.LittleEndian.PutUint64(seed[:], o.Seed)
 	g := &generator{opts: o, ids: rand.NewChaCha8(seed), rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x5eed)),
@@ -305,7 +301,7 @@ func (g *generator) arrive(p *genProduct, at time.Time) events.Event {
 	case u < userCancel:
 		g.schedule(at.Add(g.between(minUserCancel, maxFollowUp)), o, events.ReasonUser)
 	case u < timeout:
-		g.schedule(at.Add(paymentTimeout), o, events.ReasonPaymentTimeout)
+		g.schedule(at.Add(handlers.DefaultPaymentTimeout), o, events.ReasonPaymentTimeout)
 	}
 	return r
 }
