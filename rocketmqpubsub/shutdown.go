@@ -10,5 +10,8 @@ type rebalanceQuiesce struct{}
 // raceOptions adds nothing outside race builds.
 func (sub *subscription) raceOptions() []consumer.Option { return nil }
 
+// prepareShutdown does nothing outside race builds.
+func (sub *subscription) prepareShutdown() error { return nil }
+
 // shutdownConsumer shuts the subscription's consumer (and with it its client instance) down.
 func (sub *subscription) shutdownConsumer() error { return sub.consumer.Shutdown() }

@@ -165,6 +165,11 @@ func (s *Subscriber) start(ctx context.Context, topic, group string) (*subscript
 	if err != nil {
 		return nil, fmt.Errorf("cannot create consumer for topic %s: %w", topic, err)
 	}
+	sub.consumer = pc
+	if err := sub.prepareShutdown(); err != nil {
+		_ = pc.Shutdown()
+		return nil, err
+	}
 	if err := pc.Subscribe(topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"}, sub.consume); err != nil {
 		_ = pc.Shutdown()
 		return nil, fmt.Errorf("cannot subscribe consumer to topic %s: %w", topic, err)
@@ -173,7 +178,6 @@ func (s *Subscriber) start(ctx context.Context, topic, group string) (*subscript
 		_ = pc.Shutdown()
 		return nil, fmt.Errorf("cannot start consumer of topic %s in group %s: %w", topic, group, err)
 	}
-	sub.consumer = pc
 	go sub.watchHeartbeat(sub.stopWatch)
 	sub.logger.Info("Subscribed to RocketMQ topic", nil)
 	return sub, nil
