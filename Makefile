@@ -70,9 +70,10 @@ test: services tools
 # (rocketmqpubsub/shutdown_race.go), production builds call Shutdown directly. Skipped here, having run in the plain
 # pass: the tests that stop the shared MariaDB or broker (their -race run would stop them again) and the fault suite's
 # kill/SIGTERM scenarios (on their own stack, against a seckill binary built without -race). Without
-# SECKILL_TEST_BROKER_RESTARTS, TestReconnect skips.
+# SECKILL_TEST_BROKER_RESTARTS, TestReconnect skips. With nothing stopping the services, two packages run at a time
+# (-p 2): about 5 minutes, against 8 one at a time.
 RACE_SKIP := ^(TestMySQLDownForTwentySecondsLosesNothing|TestSellingThroughABrokerOutage|TestKillServe|TestSIGTERMServe|TestKillBroker)$$
-RACE_TEST = SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -short -count=1 -p 1 -timeout 25m -skip '$(RACE_SKIP)' ./...
+RACE_TEST = SECKILL_REQUIRE_SERVICES=1 $(GO) test -race -short -count=1 -p 2 -timeout 25m -skip '$(RACE_SKIP)' ./...
 
 test-race: services tools
 	$(RACE_TEST)
