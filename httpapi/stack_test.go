@@ -187,10 +187,15 @@ func (s *stack) redisStock(productID int64) int64 {
 	return n
 }
 
-// received consumes the stack's topic with a fresh consumer group until want event ids have arrived or the
-// timeout passes, and returns how often each event id arrived.
+// received consumes the stack's topic with a fresh consumer group and returns how often each event id arrived.
+// Callers wait until the outbox is empty, so every event (and any duplicate publish) is already stored. To know
+// that all of them were read, it publishes a marker to each of the topic's queues: the subscriber hands out a
+// queue's messages in queue order, so once every queue's marker came back, everything stored before it did too.
+// It returns early what arrived if the timeout passes first; want is only reported then.
 func (s *stack) received(want int, timeout time.Duration) map[string]int {
 	s.t.Helper()
+	const queues = 4 // newStack creates the topic with 4 queues
+	const markerKey = "received_marker"
 	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: []string{s.namesrv},
 		ConsumerGroup: "test-" + schematest.RandomSuffix()}, nil)
 	if err != nil {
@@ -203,31 +208,48 @@ func (s *stack) received(want int, timeout time.Duration) map[string]int {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	// The producer picks queues round-robin, so consecutive markers land on different queues; one more is sent
+	// whenever all sent markers came back and a queue still has none.
+	sent, back := 0, 0
+	marked := map[int]bool{}
+	mark := func() {
+		m := message.NewMessage(fmt.Sprintf("marker-%d", sent), nil)
+		m.Metadata.Set(markerKey, "1")
+		if err := s.pub.Publish(s.topic, m); err != nil {
+			s.t.Fatalf("publish marker: %v", err)
+		}
+		sent++
+	}
+	for range queues {
+		mark()
+	}
 	got := map[string]int{}
-	distinct := 0
-	settle := time.After(timeout)
-	for {
+	for len(marked) < queues {
 		select {
 		case m, ok := <-msgs:
 			if !ok {
+				s.t.Logf("received %d of %d events before the %s timeout", len(got), want, timeout)
 				return got
+			}
+			m.Ack()
+			if m.Metadata.Get(markerKey) != "" {
+				q, _ := rocketmqpubsub.QueueIDFromCtx(m.Context())
+				marked[q] = true
+				if back++; back == sent && len(marked) < queues {
+					mark()
+				}
+				continue
 			}
 			if _, err := events.FromMessage(m); err != nil {
 				s.t.Errorf("undecodable message %s: %v", m.UUID, err)
 			}
 			got[m.UUID]++
-			if got[m.UUID] == 1 {
-				distinct++
-			}
-			m.Ack()
-			if distinct == want {
-				// Linger briefly so duplicates, if any, show up.
-				settle = time.After(time.Second)
-			}
-		case <-settle:
+		case <-ctx.Done():
+			s.t.Logf("received %d of %d events before the %s timeout", len(got), want, timeout)
 			return got
 		}
 	}
+	return got
 }
 
 // fire runs n requests at once (released together) and counts the answers by status.

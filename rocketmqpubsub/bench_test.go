@@ -10,19 +10,19 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
 
 	"github.com/seckill/seckill/rocketmqpubsub"
-	"github.com/seckill/seckill/schema/schematest"
+	"github.com/seckill/seckill/rocketmqpubsub/internal/rmqtest"
 )
 
 // benchPubSub returns a Publisher and Subscriber without per-message logging.
 func benchPubSub(b *testing.B) (*rocketmqpubsub.Publisher, *rocketmqpubsub.Subscriber) {
 	b.Helper()
-	ns := []string{schematest.Namesrv(b)}
+	ns := []string{rmqtest.Namesrv(b)}
 	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: ns,
-		BrokerAddr: schematest.Broker()}, nil)
+		BrokerAddr: rmqtest.Broker()}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

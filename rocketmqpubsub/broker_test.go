@@ -14,7 +14,7 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 
 	"github.com/seckill/seckill/rocketmqpubsub"
-	"github.com/seckill/seckill/schema/schematest"
+	"github.com/seckill/seckill/rocketmqpubsub/internal/rmqtest"
 )
 
 func TestRoundTripThroughBroker(t *testing.T) {
@@ -187,14 +187,14 @@ func (m *panickyMarshaler) Unmarshal(msg *primitive.MessageExt) (*message.Messag
 
 func TestPanicDoesNotStallTheQueue(t *testing.T) {
 	t.Parallel()
-	ns := []string{schematest.Namesrv(t)}
+	ns := []string{rmqtest.Namesrv(t)}
 	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
 	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: ns,
-		BrokerAddr: schematest.Broker(), Marshaler: &panickyMarshaler{}}, nil)
+		BrokerAddr: rmqtest.Broker(), Marshaler: &panickyMarshaler{}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,13 +221,13 @@ func TestPanicDoesNotStallTheQueue(t *testing.T) {
 func TestManyInFlightPerQueueWhenAsked(t *testing.T) {
 	t.Parallel()
 	waitForRestarts(t)
-	ns := []string{schematest.Namesrv(t)}
+	ns := []string{rmqtest.Namesrv(t)}
 	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: ns, BrokerAddr: schematest.Broker(),
+	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: ns, BrokerAddr: rmqtest.Broker(),
 		QueueNums: 1, MaxInFlightPerQueue: 8}, testLogger())
 	if err != nil {
 		t.Fatal(err)

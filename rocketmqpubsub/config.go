@@ -84,7 +84,8 @@ type SubscriberConfig struct {
 	// NameServers are the RocketMQ NameServer addresses, e.g. []string{"127.0.0.1:9876"}. Required.
 	NameServers []string
 
-	// BrokerAddr is the broker on which Subscribe and SubscribeInitialize create missing topics.
+	// BrokerAddr is the broker on which Subscribe and SubscribeInitialize create missing topics, and which each
+	// subscription asks whether it still registers the subscription's consumer (see heartbeat.go).
 	// Defaults to "127.0.0.1:10911". The client's public API exposes no broker addresses, so there is no discovery.
 	BrokerAddr string
 

@@ -27,6 +27,12 @@
 // later, through the group's retry topic or from the last committed offset. Broker facts of a received message
 // are in its context: MessageIDFromCtx, QueueIDFromCtx, QueueOffsetFromCtx, ReconsumeTimesFromCtx.
 //
+// After a broker restart, the broker has forgotten every consumer until the client's next heartbeat (up to 30 s).
+// Each subscription asks BrokerAddr every 2 s whether it still registers the subscription's consumer, and makes
+// the client send its heartbeat at once when it does not.
+//
+// The package holds no state of its own outside the values it returns.
+//
 // Logging goes through the watermill.LoggerAdapter given to each constructor; the client library's own
 // process-wide logs are discarded unless RedirectClientLogs is called.
 package rocketmqpubsub

@@ -37,7 +37,6 @@ func NewPublisher(config PublisherConfig, logger watermill.LoggerAdapter) (*Publ
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	quietClientLogs()
 	instance := "wm-pub-" + watermill.NewShortUUID()
 	p, err := rocketmq.NewProducer(
 		producer.WithNsResolver(primitive.NewPassthroughResolver(config.NameServers)),

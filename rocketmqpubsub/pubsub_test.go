@@ -14,7 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/tests"
 
 	"github.com/seckill/seckill/rocketmqpubsub"
-	"github.com/seckill/seckill/schema/schematest"
+	"github.com/seckill/seckill/rocketmqpubsub/internal/rmqtest"
 )
 
 // testLogger logs the adapter's errors; WATERMILL_DEBUG=1 adds debug and trace lines.
@@ -45,14 +45,14 @@ func waitForRestarts(t *testing.T) {
 func newPubSub(t *testing.T, consumerGroup string) (*rocketmqpubsub.Publisher, *rocketmqpubsub.Subscriber) {
 	t.Helper()
 	waitForRestarts(t)
-	ns := []string{schematest.Namesrv(t)}
+	ns := []string{rmqtest.Namesrv(t)}
 	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{
 		NameServers:   ns,
-		BrokerAddr:    schematest.Broker(),
+		BrokerAddr:    rmqtest.Broker(),
 		ConsumerGroup: consumerGroup,
 	}, testLogger())
 	if err != nil {
@@ -76,16 +76,16 @@ func features() tests.Features {
 	}
 	// TestReconnect restarts the shared broker twice, which disturbs any other test using it at that moment: it
 	// runs where packages take turns (`make test` and `make test-pubsub-full` set SECKILL_TEST_BROKER_RESTARTS=1).
-	if os.Getenv("SECKILL_TEST_BROKER_RESTARTS") == "1" {
-		f.RestartServiceCommand = []string{"bash", "-c",
-			`mkdir -p "$1" && f=$(mktemp -p "$1") && trap 'rm -f "$f"' EXIT && bash "$2" restart-broker`,
-			"restart", restarts, schematest.ServicesScript()}
+	if restart := rmqtest.RestartBrokerCommand(); restart != nil {
+		f.RestartServiceCommand = append([]string{"bash", "-c",
+			`mkdir -p "$1" && f=$(mktemp -p "$1") && trap 'rm -f "$f"' EXIT && shift && "$@"`,
+			"restart", restarts}, restart...)
 	}
 	return f
 }
 
 func TestPublishSubscribe(t *testing.T) {
-	schematest.Namesrv(t)
+	rmqtest.Namesrv(t)
 	tests.TestPubSub(t, features(), createPubSub, createPubSubWithConsumerGroup)
 }
 

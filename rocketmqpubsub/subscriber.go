@@ -48,7 +48,6 @@ func NewSubscriber(config SubscriberConfig, logger watermill.LoggerAdapter) (*Su
 	if logger == nil {
 		logger = watermill.NopLogger{}
 	}
-	quietClientLogs()
 	return &Subscriber{
 		config:  config,
 		logger:  logger.With(watermill.LogFields{"provider": "rocketmq", "subscriber_uuid": watermill.NewShortUUID()}),
@@ -135,16 +134,19 @@ func (s *Subscriber) start(ctx context.Context, topic, group string) (*subscript
 	}
 	instance := "wm-sub-" + watermill.NewShortUUID()
 	sub := &subscription{
-		s:        s,
-		ctx:      ctx,
-		topic:    topic,
-		instance: instance,
-		out:      make(chan *message.Message),
-		done:     make(chan struct{}),
-		gates:    map[primitive.MessageQueue]*queueGate{},
-		logger:   s.logger.With(watermill.LogFields{"topic": topic, "consumer_group": group, "consumer_instance": instance}),
+		s:         s,
+		ctx:       ctx,
+		topic:     topic,
+		group:     group,
+		instance:  instance,
+		out:       make(chan *message.Message),
+		done:      make(chan struct{}),
+		stopWatch: make(chan struct{}),
+		watched:   make(chan struct{}),
+		gates:     map[primitive.MessageQueue]*queueGate{},
+		logger:    s.logger.With(watermill.LogFields{"topic": topic, "consumer_group": group, "consumer_instance": instance}),
 	}
-	pc, err := rocketmq.NewPushConsumer(
+	opts := []consumer.Option{
 		consumer.WithNsResolver(primitive.NewPassthroughResolver(s.config.NameServers)),
 		consumer.WithGroupName(group),
 		consumer.WithInstance(instance),
@@ -157,10 +159,16 @@ func (s *Subscriber) start(ctx context.Context, topic, group string) (*subscript
 		// The callbacks of one queue wait for each other (queueGate) while holding one of these slots, which
 		// all queues of the topic share: keep more than the queues can buffer, so none starves the others.
 		consumer.WithConsumeGoroutineNums(4096),
-		consumer.WithPullThresholdForQueue(int64(16*s.config.PullBatchSize)),
-	)
+		consumer.WithPullThresholdForQueue(int64(16 * s.config.PullBatchSize)),
+	}
+	pc, err := rocketmq.NewPushConsumer(append(opts, sub.raceOptions()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot create consumer for topic %s: %w", topic, err)
+	}
+	sub.consumer = pc
+	if err := sub.prepareShutdown(); err != nil {
+		_ = pc.Shutdown()
+		return nil, err
 	}
 	if err := pc.Subscribe(topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"}, sub.consume); err != nil {
 		_ = pc.Shutdown()
@@ -170,8 +178,7 @@ func (s *Subscriber) start(ctx context.Context, topic, group string) (*subscript
 		_ = pc.Shutdown()
 		return nil, fmt.Errorf("cannot start consumer of topic %s in group %s: %w", topic, group, err)
 	}
-	sub.consumer = pc
-	liveSubscriptions.Store(sub, struct{}{})
+	go sub.watchHeartbeat(sub.stopWatch)
 	sub.logger.Info("Subscribed to RocketMQ topic", nil)
 	return sub, nil
 }
@@ -203,16 +210,17 @@ type subscription struct {
 	done     chan struct{} // closed when the subscription stops handing out messages
 	logger   watermill.LoggerAdapter
 
-	instance string // the consumer's client instance name
+	group     string
+	instance  string        // the consumer's client instance name
+	stopWatch chan struct{} // closed to stop watchHeartbeat
+	watched   chan struct{} // closed when watchHeartbeat has returned
 
 	mu       sync.Mutex
 	stopping bool
 	inflight sync.WaitGroup // consume callbacks running
 	gates    map[primitive.MessageQueue]*queueGate
-	noKicks  bool
-	kicks    sync.WaitGroup // heartbeat kicks running
-	kicking  bool
-	lastKick time.Time
+
+	quiesce rebalanceQuiesce // race builds only: see shutdown_race.go
 }
 
 func (sub *subscription) run() {
@@ -221,16 +229,13 @@ func (sub *subscription) run() {
 	case <-sub.ctx.Done():
 	case <-sub.s.closing:
 	}
-	liveSubscriptions.Delete(sub)
 	// A heartbeat kick shares the consumer's client; let it finish so that Shutdown closes the client's
 	// connections, which is how the broker learns at once that this consumer left the group.
-	sub.mu.Lock()
-	sub.noKicks = true
-	sub.mu.Unlock()
-	sub.kicks.Wait()
+	close(sub.stopWatch)
+	<-sub.watched
 	// Shut the consumer down first: it drops its queues, so results of callbacks released below are discarded
 	// instead of sending the messages to the retry topic, and it persists only offsets of acked messages.
-	if err := sub.consumer.Shutdown(); err != nil {
+	if err := sub.shutdownConsumer(); err != nil {
 		sub.logger.Error("Cannot shut down consumer", err, nil)
 	}
 	sub.mu.Lock()

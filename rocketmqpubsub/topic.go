@@ -63,7 +63,6 @@ func EnsureTopic(ctx context.Context, nameServers []string, brokerAddr, topic st
 	if queues < 1 {
 		return fmt.Errorf("invalid queue count %d for topic %s", queues, topic)
 	}
-	quietClientLogs()
 	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver(nameServers)))
 	if err != nil {
 		return fmt.Errorf("cannot create admin client: %w", err)
