@@ -109,7 +109,7 @@ func Run(ctx context.Context, l Load, reqs Requests, rec *Recorder) time.Duratio
 				}
 				r, ok := reqs(i)
 				if !ok {
-					rec.exhausted.Store(true)
+					rec.exhausted.Store(l.Duration > 0)
 					return
 				}
 				code, err := post(ctx, client, l.URL, r)
@@ -202,7 +202,7 @@ type Summary struct {
 	LatencyMs map[string]float64 `json:"latencyMs"` // p50, p90, p99, p999, max
 	Codes     map[int]int        `json:"codes"`
 	Errors    int                `json:"errors"`
-	// Exhausted is true when the requests ran out before the duration did: the run was shorter than asked.
+	// Exhausted is true when a run with a duration ran out of requests first: it was shorter than asked.
 	Exhausted bool `json:"exhausted,omitempty"`
 }
 

@@ -63,13 +63,16 @@ type Sale struct {
 	AdminToken string
 	// BuyerSecret mints one HS256 token per buyer before the load starts (so minting is not measured); empty
 	// sends no Authorization header (a trusted-mode server).
-	BuyerSecret  string
-	Product      int64 // product id to list; 0 is a fresh random one
-	Stock        int64
-	Buyers       int
-	DupShare     float64 // share of buyers that fire a burst of duplicates, 0..1
-	DupBurst     int     // requests in one burst
-	NoDrain      bool    // check only what HTTP answered, not MySQL
+	BuyerSecret string
+	Product     int64 // product id to list; 0 is a fresh random one
+	Stock       int64
+	Buyers      int
+	DupShare    float64 // share of buyers that fire a burst of duplicates, 0..1
+	DupBurst    int     // requests in one burst
+	// Repeat starts over with the first buyer when the buyers run out before Load.Duration (for a sold-out phase,
+	// where every answer is 410 anyway); without it the run ends there.
+	Repeat       bool
+	NoDrain      bool // check only what HTTP answered, not MySQL
 	DrainTimeout time.Duration
 	// Check runs the store's invariants of the product once it is drained (MySQL and Redis), returning what
 	// failed; nil checks nothing beyond the audit endpoint.
@@ -116,6 +119,9 @@ func (s Sale) Run(ctx context.Context, l Load) (Report, error) {
 	}
 	l.URL = base + "/seckill/kill"
 	took := Run(ctx, l, func(i int) (Request, bool) {
+		if s.Repeat && len(all) > 0 {
+			i %= len(all)
+		}
 		if i >= len(all) {
 			return Request{}, false
 		}

@@ -1,120 +1,222 @@
 #!/usr/bin/env bash
-# make bench: three measurements in one run on this machine, printed side by side with ratios:
-#   1. the ceiling of a bare Go net/http handler answering a fixed JSON body (tools/bareserver), driven by
-#      `seckill bench -bare` with the same connections as (3);
-#   2. the ceiling of Redis running the reservation script alone (redis-benchmark EVALSHA of schema/redis/reserve.lua);
-#   3. `seckill bench` against the real stack (seckill serve + Redis + RocketMQ + MariaDB), then again open loop
-#      at half of its saturation rate, for the p99 there: half of the whole run's rate (3b), and half of the
-#      rate while stock lasted (3c: the reservation phase, where every answer costs a Redis script);
-#   4. the cost of buyer token verification: the closed loop of (3) again against a server in trusted mode
-#      (SECKILL_BUYER_AUTH=trusted, no verification) and in jwt mode, BENCH_AUTH_ROUNDS times, so the modes
-#      alternate jwt (3), trusted, jwt, trusted, jwt; the bench sends the same minted tokens to both.
-# Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_BUYERS (60000), BENCH_STOCK (20000),
-# BENCH_AUTH_ROUNDS (2).
+# make bench: the reservation phase of `seckill serve` beside its ceilings, in one run on this machine, printed as
+# one table with the ratios of issue 13 (and the token cost of issue 12). Every load comes from the same load
+# generator (`seckill bench`, package loadgen) with the same BENCH_CONNS connections.
+#   ceilings   bare net/http answering a fixed JSON (tools/bareserver); net/http + one go-redis EVALSHA of
+#              reserve.lua per request (tools/scriptserver); the same through go-redis AutoPipeline()
+#              (tools/scriptserver -autopipeline). A new buyer per request, 100,000,000 units: every call reserves.
+#   reserve    `seckill serve` with its consumers at the default throttle, a new buyer per request on a product
+#              of 100,000,000 units, closed loop for BENCH_RESERVE_SECONDS, no drain; in jwt mode, then trusted
+#              (SECKILL_BUYER_AUTH=trusted, no token verification), then jwt again (BENCH_AUTH_ROUNDS rounds of
+#              trusted+jwt): the token cost. The first jwt run also gives the server's peak RSS (VmHWM) and the
+#              CPU of the broker (and of serve, Redis, MariaDB) per published event.
+#   open loop  half the first jwt run's rate, a new buyer per request, for BENCH_OPEN_SECONDS: latency from
+#              each request's scheduled time.
+#   sold out   a product listed with 0 units, a new buyer per request, closed loop for BENCH_SOLDOUT_SECONDS.
+#   sale       the real sale: BENCH_BUYERS buyers (5 % firing bursts of 5 duplicates) for BENCH_STOCK units,
+#              drained into MySQL, the invariants checked.
+# Each serve step gets a fresh server and fresh topics (bench-<run>-<step>), so the backlog a reservation phase
+# leaves for the throttled consumers (1,000 events/s) never reaches a later step; MySQL is a database of the
+# bench's own (seckill_bench, recreated each run), and every bench product's Redis keys are unlinked at the end.
+# Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_CEILING_SECONDS (8), BENCH_RESERVE_SECONDS (15),
+# BENCH_OPEN_SECONDS (10), BENCH_SOLDOUT_SECONDS (8), BENCH_RESERVE_BUYERS (300000: tokens minted per reservation
+# run, the cap of its requests), BENCH_AUTH_ROUNDS (1), BENCH_BUYERS (60000), BENCH_STOCK (20000),
+# BENCH_PROFILE (a file: CPU profile of serve during the first reservation phase).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 RUN=$ROOT/.run/bench
+SVC=${SECKILL_RUN_DIR:-$ROOT/.run}
 mkdir -p "$RUN"
+rm -f "$RUN"/*.json "$RUN"/*.txt
 C=${BENCH_CONNS:-64}
+CEIL=${BENCH_CEILING_SECONDS:-8}
+RES=${BENCH_RESERVE_SECONDS:-15}
+OPEN=${BENCH_OPEN_SECONDS:-10}
+SOLD=${BENCH_SOLDOUT_SECONDS:-8}
+RESBUYERS=${BENCH_RESERVE_BUYERS:-300000}
+ROUNDS=${BENCH_AUTH_ROUNDS:-1}
 BUYERS=${BENCH_BUYERS:-60000}
 STOCK=${BENCH_STOCK:-20000}
-ROUNDS=${BENCH_AUTH_ROUNDS:-2}
-BARE_PORT=18081
+PROFILE=${BENCH_PROFILE:-}
+UNITS=100000000
+CEIL_PORT=18081
 APP_PORT=18080
-TOKEN=bench-admin-token
+PPROF_PORT=16060
+RUNID=$(date +%s)
+export SECKILL_ADMIN_TOKEN=bench-admin-token
 export SECKILL_BUYER_JWT_SECRET=bench-buyer-jwt-secret-of-32-bytes-or-more
+export SECKILL_MYSQL_DSN='seckill:seckill@tcp(127.0.0.1:3306)/seckill_bench?parseTime=true'
 
 go build -o bin/seckill ./cmd/seckill
 go build -o .cache/bin/bareserver ./tools/bareserver
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+go build -o .cache/bin/scriptserver ./tools/scriptserver
+mysql -h127.0.0.1 -P3306 -useckill -pseckill -e 'DROP DATABASE IF EXISTS seckill_bench; CREATE DATABASE seckill_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_bin'
 
-echo "== 1/4 bare net/http ceiling ($C connections)" >&2
-.cache/bin/bareserver -addr 127.0.0.1:$BARE_PORT & pids+=($!)
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$BARE_PORT) 2>/dev/null && break; sleep 0.1; done
-bin/seckill bench -bare -json -c "$C" -n "$BUYERS" -url "http://127.0.0.1:$BARE_PORT/seckill/kill" >"$RUN/bare.json"
-kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
-
-echo "== 2/4 redis EVALSHA reserve.lua ceiling (redis-benchmark, 50 clients)" >&2
-PID=999000001
-K="seckill:{$PID}"
-redis-cli -p 6379 DEL "$K:stock" "$K:info" "$K:buyers" "$K:orders" "$K:seq" "$K:outbox" >/dev/null
-redis-cli -p 6379 HSET "$K:info" name bench price 699900 start 0 end 0 listed 1000000000 >/dev/null
-redis-cli -p 6379 SET "$K:stock" 1000000000 >/dev/null
-SHA=$(redis-cli -p 6379 SCRIPT LOAD "$(cat schema/redis/reserve.lua)")
-redis-benchmark -p 6379 -c 50 -n "$BUYERS" -r 1000000000 --csv \
-  EVALSHA "$SHA" 6 "$K:stock" "$K:info" "$K:buyers" "$K:orders" "$K:seq" "$K:outbox" \
-  __rand_int__ 1 "$(date +%s%3N)" "ev-__rand_int__" "$PID" >"$RUN/redis.csv"
-reserved=$(redis-cli -p 6379 HLEN "$K:buyers")
-redis-cli -p 6379 DEL "$K:stock" "$K:info" "$K:buyers" "$K:orders" "$K:seq" "$K:outbox" >/dev/null
-echo "   ($reserved of $BUYERS script runs reserved; the rest were random-id repeats)" >&2
-
-# start_serve MODE: seckill serve with SECKILL_BUYER_AUTH=MODE (jwt or trusted), ready on APP_PORT.
-start_serve() {
-  SECKILL_BUYER_AUTH=$1 SECKILL_HTTP_ADDR=127.0.0.1:$APP_PORT SECKILL_ADMIN_TOKEN=$TOKEN SECKILL_RATE_PER_USER=0 \
-    SECKILL_LOG_LEVEL=warn bin/seckill serve >"$RUN/serve-$1.log" 2>&1 & pids=($!)
-  for _ in $(seq 150); do curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-  if ! kill -0 "${pids[0]}" 2>/dev/null || ! curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null; then
-    tail -20 "$RUN/serve-$1.log" >&2; echo "seckill serve ($1) did not get ready on port $APP_PORT" >&2; exit 1
-  fi
-}
-stop_serve() { cleanup; pids=(); }
-
-echo "== 3/4 seckill bench against the real stack (buyer tokens verified: SECKILL_BUYER_AUTH=jwt)" >&2
-start_serve jwt
-export SECKILL_ADMIN_TOKEN=$TOKEN
-bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale.json"
-half=$(python3 -c "import json;print(int(json.load(open('$RUN/sale.json'))['rps']/2))")
-bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -rate "$half" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-half.json"
-halfsale=$(python3 -c "import json;print(int(json.load(open('$RUN/sale.json'))['saleRps']/2))")
-bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -rate "$halfsale" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-halfsale.json"
-stop_serve
-
-echo "== 4/4 the same closed loop without token verification (trusted) and with it (jwt), $ROUNDS rounds" >&2
-rm -f "$RUN"/auth-*.json
-for round in $(seq "$ROUNDS"); do
-  for mode in trusted jwt; do
-    start_serve "$mode"
-    bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/auth-$mode-$round.json"
-    stop_serve
+pid=
+stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }
+# unlist_products: every bench product's Redis keys (the products of this run's JSON reports and the ceilings').
+unlist_products() {
+  local ids
+  ids=$(python3 - "$RUN" <<'PY'
+import glob, json, sys
+for f in glob.glob(sys.argv[1] + "/*.json"):
+    try:
+        p = json.load(open(f)).get("productId")
+    except ValueError:
+        continue
+    if p:
+        print(p)
+PY
+)
+  for id in $ids; do
+    redis-cli -p 6379 SREM seckill:products "$id" >/dev/null
+    redis-cli -p 6379 --scan --pattern "seckill:{$id}:*" | xargs -r redis-cli -p 6379 UNLINK >/dev/null
   done
+}
+trap 'stop; unlist_products' EXIT
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+ticks() { [ -r "/proc/$1/stat" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
+bench() { bin/seckill bench -json -c "$C" -url "http://127.0.0.1:$APP_PORT" "$@"; }
+
+n=0
+for kind in bare script autopipeline; do
+  n=$((n + 1))
+  echo "== $n/8 ceiling: $kind ($C connections, ${CEIL}s)" >&2
+  case $kind in
+  bare) .cache/bin/bareserver -addr 127.0.0.1:$CEIL_PORT & pid=$! ;;
+  script) .cache/bin/scriptserver -addr 127.0.0.1:$CEIL_PORT -stock $UNITS & pid=$! ;;
+  autopipeline) .cache/bin/scriptserver -addr 127.0.0.1:$CEIL_PORT -stock $UNITS -autopipeline & pid=$! ;;
+  esac
+  wait_port $CEIL_PORT
+  bench -bare -n 100000000 -duration "${CEIL}s" -url "http://127.0.0.1:$CEIL_PORT/seckill/kill" >"$RUN/ceil-$kind.json"
+  stop
 done
 
+# start_serve MODE STEP: a fresh seckill serve with SECKILL_BUYER_AUTH=MODE and topics of its own, ready on APP_PORT.
+start_serve() {
+  SECKILL_BUYER_AUTH=$1 SECKILL_TOPIC=bench-$RUNID-$2 SECKILL_CONSUMER_GROUP=bench-$RUNID-$2 \
+    SECKILL_HTTP_ADDR=127.0.0.1:$APP_PORT SECKILL_RATE_PER_USER=0 SECKILL_LOG_LEVEL=warn \
+    SECKILL_PPROF_ADDR=${PROFILE:+127.0.0.1:$PPROF_PORT} bin/seckill serve >"$RUN/serve-$2.log" 2>&1 & pid=$!
+  for _ in $(seq 150); do curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+  if ! kill -0 "$pid" 2>/dev/null || ! curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null; then
+    tail -20 "$RUN/serve-$2.log" >&2; echo "seckill serve ($2) did not get ready on port $APP_PORT" >&2; exit 1
+  fi
+}
+published() { curl -sf "http://127.0.0.1:$APP_PORT/metrics" | awk '$1 == "seckill_outbox_published_total" {print $2}'; }
+hwm() { awk '/^VmHWM/ {print $2}' "/proc/$pid/status"; }
+
+# reserve MODE STEP [measure]: the reservation phase against a fresh serve; with measure, the CPU of serve,
+# broker, Redis and MariaDB over the phase, the events published in it, and the server's peak RSS.
+reserve() {
+  start_serve "$1" "$2"
+  local args=(-stock $UNITS -buyers "$RESBUYERS" -dup 0 -duration "${RES}s" -no-drain)
+  if [ "${3:-}" != measure ]; then
+    bench "${args[@]}" >"$RUN/$2.json"
+  else
+    local b r m b0 s0 r0 m0 e0 t0 prof=
+    b=$(cat "$SVC/broker.pid" 2>/dev/null || echo 0); r=$(cat "$SVC/redis.pid" 2>/dev/null || echo 0)
+    m=$(cat "$SVC/mysql.pid" 2>/dev/null || echo 0)
+    if [ -n "$PROFILE" ]; then
+      curl -sf -o "$PROFILE" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=$((RES > 4 ? RES - 2 : RES))" & prof=$!
+    fi
+    b0=$(ticks "$b"); s0=$(ticks "$pid"); r0=$(ticks "$r"); m0=$(ticks "$m"); e0=$(published); t0=$(date +%s%N)
+    bench "${args[@]}" >"$RUN/$2.json"
+    printf '{"published": [%s, %s], "seconds": %s, "broker": %s, "serve": %s, "redis": %s, "mysql": %s, "hz": %s}\n' \
+      "$e0" "$(published)" "$((($(date +%s%N) - t0) / 1000000))e-3" \
+      "$(($(ticks "$b") - b0))" "$(($(ticks "$pid") - s0))" "$(($(ticks "$r") - r0))" "$(($(ticks "$m") - m0))" \
+      "$(getconf CLK_TCK)" >"$RUN/$2-cpu.json"
+    if [ -n "$prof" ]; then wait "$prof" || echo "no CPU profile (SECKILL_PPROF_ADDR)" >&2; fi
+  fi
+  hwm >"$RUN/$2-rss.txt"
+  stop
+}
+
+echo "== 4/8 reservation phase: seckill serve, jwt (${RES}s, a new buyer per request, $UNITS units)" >&2
+reserve jwt reserve-jwt-0 measure
+for round in $(seq "$ROUNDS"); do
+  echo "== 5/8 reservation phase, token cost round $round/$ROUNDS: trusted, then jwt" >&2
+  reserve trusted "reserve-trusted-$round"
+  reserve jwt "reserve-jwt-$round"
+done
+
+half=$(python3 -c "import json;print(max(1, int(json.load(open('$RUN/reserve-jwt-0.json'))['rps']/2)))")
+echo "== 6/8 open loop at $half req/s (half the reservation phase), ${OPEN}s" >&2
+start_serve jwt open
+bench -stock $UNITS -buyers $((half * OPEN * 11 / 10 + 100)) -dup 0 -rate "$half" -duration "${OPEN}s" -no-drain >"$RUN/open.json"
+hwm >"$RUN/open-rss.txt"
+stop
+
+echo "== 7/8 sold-out phase: a product of 0 units, ${SOLD}s" >&2
+start_serve jwt soldout
+bench -stock 0 -buyers 50000 -repeat -dup 0 -duration "${SOLD}s" -no-drain >"$RUN/soldout.json"
+hwm >"$RUN/soldout-rss.txt"
+stop
+
+echo "== 8/8 the sale: $BUYERS buyers, $STOCK units, drained into MySQL, invariants" >&2
+start_serve jwt sale
+bench -buyers "$BUYERS" -stock "$STOCK" -drain-timeout 180s >"$RUN/sale.json"
+hwm >"$RUN/sale-rss.txt"
+stop
+
 python3 - "$RUN" "$C" <<'PY'
-import csv, glob, json, sys, os
+import glob, json, os, sys
 run, conns = sys.argv[1], sys.argv[2]
-bare = json.load(open(os.path.join(run, "bare.json")))
-sale = json.load(open(os.path.join(run, "sale.json")))
-half = json.load(open(os.path.join(run, "sale-half.json")))
-halfsale = json.load(open(os.path.join(run, "sale-halfsale.json")))
-auth = {m: [json.load(open(f)) for f in sorted(glob.glob(os.path.join(run, "auth-%s-*.json" % m)))] for m in ("trusted", "jwt")}
-auth["jwt"].insert(0, sale)
-rows = list(csv.reader(open(os.path.join(run, "redis.csv"))))
-redis_rps = float(rows[1][1])
-def lat(r): return "p50 %.2f  p99 %.2f  p99.9 %.2f" % (r["latencyMs"]["p50"], r["latencyMs"]["p99"], r["latencyMs"]["p999"])
+load = lambda name: json.load(open(os.path.join(run, name)))
+def rss(step):
+    try:
+        return int(open(os.path.join(run, step + "-rss.txt")).read().strip() or 0) / 1024
+    except (OSError, ValueError):
+        return 0
+bare, script, auto = load("ceil-bare.json"), load("ceil-script.json"), load("ceil-autopipeline.json")
+jwt = [load(f) for f in sorted(glob.glob(os.path.join(run, "reserve-jwt-*.json"))) if not f.endswith("-cpu.json")]
+trusted = [load(f) for f in sorted(glob.glob(os.path.join(run, "reserve-trusted-*.json")))]
+res, cpu = jwt[0], load("reserve-jwt-0-cpu.json")
+opn, sold, sale = load("open.json"), load("soldout.json"), load("sale.json")
+codes = lambda r: " ".join("%s×%d" % (c, n) for c, n in sorted(r["codes"].items())) + (" err×%d" % r["errors"] if r["errors"] else "") + (" (ran out of buyers)" if r.get("exhausted") else "")
+def row(label, r, note=""):
+    l = r["latencyMs"]
+    print("%-58s %8.0f %7.2f %7.2f %7.2f  %s" % (label, r["rps"], l["p50"], l["p99"], l["p999"], note or codes(r)))
 print()
-print("%-44s %12s   %s" % ("measurement", "req/s", "latency ms"))
-print("%-44s %12.0f   %s" % ("1 bare net/http, fixed JSON (%s conns)" % conns, bare["rps"], lat(bare)))
-print("%-44s %12.0f   %s" % ("2 redis EVALSHA reserve.lua (50 clients)", redis_rps, "p50 %s" % rows[1][4] if len(rows[1]) > 4 else ""))
-print("%-44s %12.0f   %s" % ("3 seckill bench, closed loop (%s conns)" % conns, sale["rps"], lat(sale)))
-print("%-44s %12.0f   %s" % ("3b seckill bench, open loop at %.0f/s" % half["rate"], half["rps"], lat(half)))
-print("%-44s %12.0f   %s" % ("3c same, at half the sale-phase rate (%.0f/s)" % halfsale["rate"], halfsale["rps"], lat(halfsale)))
-for mode, runs in auth.items():
-    for i, r in enumerate(runs):
-        label = "4 closed loop, %s %s" % (mode, "(run 3)" if mode == "jwt" and i == 0 else "#%d" % (i if mode == "jwt" else i + 1))
-        print("%-44s %12.0f   %s   sale phase %.0f/s" % (label, r["rps"], lat(r), r.get("saleRps", 0)))
+print("%-58s %8s %7s %7s %7s  %s" % ("measurement (%s connections)" % conns, "req/s", "p50 ms", "p99", "p99.9", "answers"))
+row("ceiling: bare net/http, fixed JSON", bare)
+row("ceiling: net/http + one EVALSHA of reserve.lua", script)
+row("ceiling: the same through go-redis AutoPipeline()", auto)
+row("reservation phase: seckill serve, jwt", res)
+for i, r in enumerate(trusted):
+    row("  token cost round %d: trusted (no verification)" % (i + 1), r)
+    row("  token cost round %d: jwt" % (i + 1), jwt[i + 1])
+row("open loop at %.0f/s (half the reservation phase)" % opn["rate"], opn)
+row("sold-out phase: seckill serve, jwt, 0 units", sold)
+row("sale: %d units, closed loop" % sale["stock"], sale)
+mean = lambda rs: sum(r["rps"] for r in rs) / len(rs)
+events = cpu["published"][1] - cpu["published"][0]
+hz, secs = cpu["hz"], cpu["seconds"]
+per = lambda k: 1e6 * cpu[k] / hz / events if events else 0
+share = lambda k: 100 * cpu[k] / hz / secs
+target = lambda ok: "ok" if ok else "NOT MET"
 print()
-print("seckill / bare net/http ceiling   %5.1f %%" % (100 * sale["rps"] / bare["rps"]))
-print("seckill / redis script ceiling    %5.1f %%" % (100 * sale["rps"] / redis_rps))
-mean = lambda runs, k: sum(r.get(k, 0) for r in runs) / len(runs)
-for k, what in (("rps", "the whole run"), ("saleRps", "while stock lasted")):
-    j, t = mean(auth["jwt"], k), mean(auth["trusted"], k)
-    print("token verification cost, %-19s %5.1f %%  (jwt %.0f req/s, mean of %d runs; trusted %.0f req/s, mean of %d)"
-          % (what, 100 * (1 - j / t) if t else 0, j, len(auth["jwt"]), t, len(auth["trusted"])))
-print("answers  %s; sold out after %.2fs at %.0f req/s" % (sale["codes"], sale.get("soldOutAfterSeconds", 0), sale.get("saleRps", 0)))
-verdict = lambda r: "PASS" if r["invariantsOk"] else "FAIL " + "; ".join(r["invariantFailures"])
-print("drained into MySQL after %.2fs; invariants %s" % (sale.get("drainedAfterSeconds", 0),
-      " / ".join(verdict(r) for r in [sale, half, halfsale] + auth["trusted"] + auth["jwt"][1:])))
+print("%-58s %8s   %s" % ("ratio", "measured", "target"))
+r1 = res["rps"] / script["rps"]
+print("%-58s %8.2f   ≥ 1.0 (stretch 1.3)  %s" % ("reservation phase / one-EVALSHA ceiling", r1, target(r1 >= 1)))
+print("%-58s %8.2f" % ("reservation phase / AutoPipeline ceiling", res["rps"] / auto["rps"]))
+print("%-58s %8.2f" % ("AutoPipeline / one-EVALSHA ceiling", auto["rps"] / script["rps"]))
+r3 = sold["rps"] / bare["rps"]
+print("%-58s %8.2f   ≥ 0.9  %s" % ("sold-out phase / bare net/http", r3, target(r3 >= .9)))
+p99 = opn["latencyMs"]["p99"]
+print("%-58s %8.2f   ≤ 10 ms  %s  (p99.9 %.2f ms)" % ("open-loop p99 at half the reservation rate, ms", p99, target(p99 <= 10), opn["latencyMs"]["p999"]))
+cost = 100 * (1 - mean(jwt) / mean(trusted))
+print("%-58s %7.1f%%   ≤ 5 %%  %s  (jwt %.0f req/s, mean of %d; trusted %.0f, mean of %d)" % ("token cost: 1 - jwt/trusted, reservation phase", cost, target(cost <= 5), mean(jwt), len(jwt), mean(trusted), len(trusted)))
+peak = max([rss(os.path.basename(f)[:-len("-rss.txt")]) for f in glob.glob(os.path.join(run, "*-rss.txt"))] or [0])
+print("%-58s %7.0fM   ≤ 150 MB  %s  (reservation phase %.0f MB)" % ("serve RSS peak (VmHWM), the highest of every serve step", peak, target(peak <= 150), rss("reserve-jwt-0")))
+print("%-58s %8.0f   (%d events in %.1fs; CPU of a core: broker %.0f%%, serve %.0f%%, Redis %.0f%%, MariaDB %.0f%%)" % (
+    "broker CPU per published event, µs (reservation phase)", per("broker"), events, secs, share("broker"), share("serve"), share("redis"), share("mysql")))
+print("%-58s %8.0f   (serve %.0f, Redis %.0f, MariaDB %.0f)" % ("the other services' CPU per published event, µs", per("serve") + per("redis") + per("mysql"), per("serve"), per("redis"), per("mysql")))
+verdict = "PASS" if sale["invariantsOk"] else "FAIL: " + "; ".join(sale["invariantFailures"])
+print("sale: %s; sold out after %.2fs at %.0f req/s; drained into MySQL after %.2fs; invariants %s" % (
+    codes(sale), sale.get("soldOutAfterSeconds", 0), sale.get("saleRps", 0), sale.get("drainedAfterSeconds", 0), verdict))
+bad = [n for n, r in (("reservation", res), ("open loop", opn), ("sold out", sold)) if not r["invariantsOk"]]
+if bad:
+    print("the answers of %s broke an invariant: %s" % (", ".join(bad), "; ".join(f for n, r in (("reservation", res), ("open loop", opn), ("sold out", sold)) for f in r["invariantFailures"])))
+sys.exit(0 if sale["invariantsOk"] and not bad else 1)
 PY

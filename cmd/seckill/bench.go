@@ -44,6 +44,7 @@ func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&bare, "bare", false, "ceiling mode: POST the URL as is, a new userId in each body, no listing, no drain, no invariants")
 	fs.IntVar(&n, "n", 100000, "requests in -bare mode")
+	fs.BoolVar(&sale.Repeat, "repeat", false, "with -duration, start over with the first buyer when the buyers run out (a sold-out phase)")
 	fs.BoolVar(&sale.NoDrain, "no-drain", false, "do not wait for MySQL (consumers stopped or far behind): check only what HTTP answered")
 	fs.StringVar(&report, "report", "", "also write the run as one self-contained HTML page with charts to this file")
 	if err := fs.Parse(args); err != nil {
