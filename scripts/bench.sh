@@ -20,7 +20,7 @@
 # bench's own (seckill_bench, recreated each run), and every bench product's Redis keys are unlinked at the end.
 # Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_CEILING_SECONDS (8), BENCH_RESERVE_SECONDS (15),
 # BENCH_OPEN_SECONDS (10), BENCH_SOLDOUT_SECONDS (8), BENCH_RESERVE_BUYERS (300000: tokens minted per reservation
-# run, the cap of its requests), BENCH_AUTH_ROUNDS (1), BENCH_BUYERS (60000), BENCH_STOCK (20000),
+# run, the cap of its requests), BENCH_AUTH_ROUNDS (2), BENCH_BUYERS (60000), BENCH_STOCK (20000),
 # BENCH_PROFILE (a file: CPU profile of serve during the first reservation phase).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,7 +35,7 @@ RES=${BENCH_RESERVE_SECONDS:-15}
 OPEN=${BENCH_OPEN_SECONDS:-10}
 SOLD=${BENCH_SOLDOUT_SECONDS:-8}
 RESBUYERS=${BENCH_RESERVE_BUYERS:-300000}
-ROUNDS=${BENCH_AUTH_ROUNDS:-1}
+ROUNDS=${BENCH_AUTH_ROUNDS:-2}
 BUYERS=${BENCH_BUYERS:-60000}
 STOCK=${BENCH_STOCK:-20000}
 PROFILE=${BENCH_PROFILE:-}
