@@ -78,6 +78,24 @@ trap 'stop; unlist_products' EXIT
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 ticks() { [ -r "/proc/$1/stat" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
 bench() { bin/seckill bench -json -c "$C" -url "http://127.0.0.1:$APP_PORT" "$@"; }
+published() { curl -sf "http://127.0.0.1:$APP_PORT/metrics" 2>/dev/null | awk '$1 == "seckill_outbox_published_total" {print $2}'; }
+hwm() { awk '/^VmHWM/ {print $2}' "/proc/$pid/status"; }
+# measure STEP ARGS...: runs `bench ARGS` into $RUN/STEP.json and writes $RUN/STEP-cpu.json: the CPU ticks the
+# server under test ($pid), the broker, Redis and MariaDB used meanwhile, the seconds it took, the events serve's
+# outbox published meanwhile (null for a ceiling), and $RUN/STEP-rss.txt: the server's peak RSS in KiB.
+measure() {
+  local step=$1 b r m b0 s0 r0 m0 e0 e1 t0
+  shift
+  b=$(cat "$SVC/broker.pid" 2>/dev/null || echo 0); r=$(cat "$SVC/redis.pid" 2>/dev/null || echo 0)
+  m=$(cat "$SVC/mysql.pid" 2>/dev/null || echo 0)
+  b0=$(ticks "$b"); s0=$(ticks "$pid"); r0=$(ticks "$r"); m0=$(ticks "$m"); e0=$(published || true); t0=$(date +%s%N)
+  bench "$@" >"$RUN/$step.json"
+  e1=$(published || true)
+  printf '{"published": [%s, %s], "seconds": %s, "broker": %s, "server": %s, "redis": %s, "mysql": %s, "hz": %s}\n' \
+    "${e0:-null}" "${e1:-null}" "$((($(date +%s%N) - t0) / 1000000))e-3" "$(($(ticks "$b") - b0))" \
+    "$(($(ticks "$pid") - s0))" "$(($(ticks "$r") - r0))" "$(($(ticks "$m") - m0))" "$(getconf CLK_TCK)" >"$RUN/$step-cpu.json"
+  hwm >"$RUN/$step-rss.txt"
+}
 
 n=0
 for kind in bare script autopipeline; do
@@ -89,7 +107,7 @@ for kind in bare script autopipeline; do
   autopipeline) .cache/bin/scriptserver -addr 127.0.0.1:$CEIL_PORT -stock $UNITS -autopipeline & pid=$! ;;
   esac
   wait_port $CEIL_PORT
-  bench -bare -n 100000000 -duration "${CEIL}s" -url "http://127.0.0.1:$CEIL_PORT/seckill/kill" >"$RUN/ceil-$kind.json"
+  measure "ceil-$kind" -bare -n 100000000 -duration "${CEIL}s" -url "http://127.0.0.1:$CEIL_PORT/seckill/kill"
   stop
 done
 
@@ -103,37 +121,21 @@ start_serve() {
     tail -20 "$RUN/serve-$2.log" >&2; echo "seckill serve ($2) did not get ready on port $APP_PORT" >&2; exit 1
   fi
 }
-published() { curl -sf "http://127.0.0.1:$APP_PORT/metrics" | awk '$1 == "seckill_outbox_published_total" {print $2}'; }
-hwm() { awk '/^VmHWM/ {print $2}' "/proc/$pid/status"; }
 
-# reserve MODE STEP [measure]: the reservation phase against a fresh serve; with measure, the CPU of serve,
-# broker, Redis and MariaDB over the phase, the events published in it, and the server's peak RSS.
+# reserve MODE STEP: the reservation phase against a fresh serve, measured.
 reserve() {
   start_serve "$1" "$2"
-  local args=(-stock $UNITS -buyers "$RESBUYERS" -dup 0 -duration "${RES}s" -no-drain)
-  if [ "${3:-}" != measure ]; then
-    bench "${args[@]}" >"$RUN/$2.json"
-  else
-    local b r m b0 s0 r0 m0 e0 t0 prof=
-    b=$(cat "$SVC/broker.pid" 2>/dev/null || echo 0); r=$(cat "$SVC/redis.pid" 2>/dev/null || echo 0)
-    m=$(cat "$SVC/mysql.pid" 2>/dev/null || echo 0)
-    if [ -n "$PROFILE" ]; then
-      curl -sf -o "$PROFILE" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=$((RES > 4 ? RES - 2 : RES))" & prof=$!
-    fi
-    b0=$(ticks "$b"); s0=$(ticks "$pid"); r0=$(ticks "$r"); m0=$(ticks "$m"); e0=$(published); t0=$(date +%s%N)
-    bench "${args[@]}" >"$RUN/$2.json"
-    printf '{"published": [%s, %s], "seconds": %s, "broker": %s, "serve": %s, "redis": %s, "mysql": %s, "hz": %s}\n' \
-      "$e0" "$(published)" "$((($(date +%s%N) - t0) / 1000000))e-3" \
-      "$(($(ticks "$b") - b0))" "$(($(ticks "$pid") - s0))" "$(($(ticks "$r") - r0))" "$(($(ticks "$m") - m0))" \
-      "$(getconf CLK_TCK)" >"$RUN/$2-cpu.json"
-    if [ -n "$prof" ]; then wait "$prof" || echo "no CPU profile (SECKILL_PPROF_ADDR)" >&2; fi
+  local prof=
+  if [ -n "$PROFILE" ] && [ ! -s "$PROFILE" ]; then
+    curl -sf -o "$PROFILE" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=$((RES > 4 ? RES - 2 : RES))" & prof=$!
   fi
-  hwm >"$RUN/$2-rss.txt"
+  measure "$2" -stock $UNITS -buyers "$RESBUYERS" -dup 0 -duration "${RES}s" -no-drain
+  if [ -n "$prof" ]; then wait "$prof" || echo "no CPU profile (SECKILL_PPROF_ADDR)" >&2; fi
   stop
 }
 
 echo "== 4/8 reservation phase: seckill serve, jwt (${RES}s, a new buyer per request, $UNITS units)" >&2
-reserve jwt reserve-jwt-0 measure
+reserve jwt reserve-jwt-0
 for round in $(seq "$ROUNDS"); do
   echo "== 5/8 reservation phase, token cost round $round/$ROUNDS: trusted, then jwt" >&2
   reserve trusted "reserve-trusted-$round"
@@ -143,80 +145,88 @@ done
 half=$(python3 -c "import json;print(max(1, int(json.load(open('$RUN/reserve-jwt-0.json'))['rps']/2)))")
 echo "== 6/8 open loop at $half req/s (half the reservation phase), ${OPEN}s" >&2
 start_serve jwt open
-bench -stock $UNITS -buyers $((half * OPEN * 11 / 10 + 100)) -dup 0 -rate "$half" -duration "${OPEN}s" -no-drain >"$RUN/open.json"
-hwm >"$RUN/open-rss.txt"
+measure open -stock $UNITS -buyers $((half * OPEN * 11 / 10 + 100)) -dup 0 -rate "$half" -duration "${OPEN}s" -no-drain
 stop
 
 echo "== 7/8 sold-out phase: a product of 0 units, ${SOLD}s" >&2
 start_serve jwt soldout
-bench -stock 0 -buyers 50000 -repeat -dup 0 -duration "${SOLD}s" -no-drain >"$RUN/soldout.json"
-hwm >"$RUN/soldout-rss.txt"
+measure soldout -stock 0 -buyers 50000 -repeat -dup 0 -duration "${SOLD}s" -no-drain
 stop
 
 echo "== 8/8 the sale: $BUYERS buyers, $STOCK units, drained into MySQL, invariants" >&2
 start_serve jwt sale
-bench -buyers "$BUYERS" -stock "$STOCK" -drain-timeout 180s >"$RUN/sale.json"
-hwm >"$RUN/sale-rss.txt"
+measure sale -buyers "$BUYERS" -stock "$STOCK" -drain-timeout 180s
 stop
 
 python3 - "$RUN" "$C" <<'PY'
 import glob, json, os, sys
 run, conns = sys.argv[1], sys.argv[2]
-load = lambda name: json.load(open(os.path.join(run, name)))
+load = lambda name: json.load(open(os.path.join(run, name + ".json")))
 def rss(step):
     try:
         return int(open(os.path.join(run, step + "-rss.txt")).read().strip() or 0) / 1024
     except (OSError, ValueError):
         return 0
-bare, script, auto = load("ceil-bare.json"), load("ceil-script.json"), load("ceil-autopipeline.json")
-jwt = [load(f) for f in sorted(glob.glob(os.path.join(run, "reserve-jwt-*.json"))) if not f.endswith("-cpu.json")]
-trusted = [load(f) for f in sorted(glob.glob(os.path.join(run, "reserve-trusted-*.json")))]
-res, cpu = jwt[0], load("reserve-jwt-0-cpu.json")
-opn, sold, sale = load("open.json"), load("soldout.json"), load("sale.json")
+steps = lambda prefix: sorted(os.path.basename(f)[:-5] for f in glob.glob(os.path.join(run, prefix + "*.json")) if not f.endswith("-cpu.json"))
+R = {s: load(s) for s in steps("")}
+CPU = {s: load(s + "-cpu") for s in R}
+def us(step, *procs):
+    """CPU µs of procs per answer of step."""
+    c, r = CPU[step], R[step]
+    return 1e6 * sum(c[p] for p in procs) / c["hz"] / max(r["requests"], 1)
 codes = lambda r: " ".join("%s×%d" % (c, n) for c, n in sorted(r["codes"].items())) + (" err×%d" % r["errors"] if r["errors"] else "") + (" (ran out of buyers)" if r.get("exhausted") else "")
-def row(label, r, note=""):
-    l = r["latencyMs"]
-    print("%-58s %8.0f %7.2f %7.2f %7.2f  %s" % (label, r["rps"], l["p50"], l["p99"], l["p999"], note or codes(r)))
+def row(label, step):
+    r, l = R[step], R[step]["latencyMs"]
+    print("%-52s %7.0f %7.2f %7.2f %7.2f %7.0f %6.0f  %s" % (label, r["rps"], l["p50"], l["p99"], l["p999"], us(step, "server"), us(step, "server", "redis", "broker", "mysql"), codes(r)))
+jwt, trusted = steps("reserve-jwt-"), steps("reserve-trusted-")
 print()
-print("%-58s %8s %7s %7s %7s  %s" % ("measurement (%s connections)" % conns, "req/s", "p50 ms", "p99", "p99.9", "answers"))
-row("ceiling: bare net/http, fixed JSON", bare)
-row("ceiling: net/http + one EVALSHA of reserve.lua", script)
-row("ceiling: the same through go-redis AutoPipeline()", auto)
-row("reservation phase: seckill serve, jwt", res)
-for i, r in enumerate(trusted):
-    row("  token cost round %d: trusted (no verification)" % (i + 1), r)
+print("%-52s %7s %7s %7s %7s %7s %6s  %s" % ("measurement (%s connections)" % conns, "req/s", "p50 ms", "p99", "p99.9", "srv µs", "all µs", "answers"))
+row("ceiling: bare net/http, fixed JSON", "ceil-bare")
+row("ceiling: net/http + one EVALSHA of reserve.lua", "ceil-script")
+row("ceiling: the same through go-redis AutoPipeline()", "ceil-autopipeline")
+row("reservation phase: seckill serve, jwt", jwt[0])
+for i, t in enumerate(trusted):
+    row("  token cost round %d: trusted (no verification)" % (i + 1), t)
     row("  token cost round %d: jwt" % (i + 1), jwt[i + 1])
-row("open loop at %.0f/s (half the reservation phase)" % opn["rate"], opn)
-row("sold-out phase: seckill serve, jwt, 0 units", sold)
-row("sale: %d units, closed loop" % sale["stock"], sale)
-mean = lambda rs: sum(r["rps"] for r in rs) / len(rs)
-events = cpu["published"][1] - cpu["published"][0]
-hz, secs = cpu["hz"], cpu["seconds"]
-per = lambda k: 1e6 * cpu[k] / hz / events if events else 0
-share = lambda k: 100 * cpu[k] / hz / secs
-target = lambda ok: "ok" if ok else "NOT MET"
+row("open loop at %.0f/s (half the reservation phase)" % R["open"]["rate"], "open")
+row("sold-out phase: seckill serve, jwt, 0 units", "soldout")
+row("sale: %d units, closed loop, drained" % R["sale"]["stock"], "sale")
+print("(srv µs: CPU of the server under test per answer; all µs: server + Redis + broker + MariaDB, shared with other work)")
+res, script, auto, bare, opn, sold, sale = (R[k] for k in (jwt[0], "ceil-script", "ceil-autopipeline", "ceil-bare", "open", "soldout", "sale"))
+mean = lambda xs: sum(xs) / len(xs)
+verdict = lambda ok: "ok" if ok else "NOT MET"
 print()
-print("%-58s %8s   %s" % ("ratio", "measured", "target"))
+print("%-52s %9s   %s" % ("ratio", "measured", "target"))
 r1 = res["rps"] / script["rps"]
-print("%-58s %8.2f   ≥ 1.0 (stretch 1.3)  %s" % ("reservation phase / one-EVALSHA ceiling", r1, target(r1 >= 1)))
-print("%-58s %8.2f" % ("reservation phase / AutoPipeline ceiling", res["rps"] / auto["rps"]))
-print("%-58s %8.2f" % ("AutoPipeline / one-EVALSHA ceiling", auto["rps"] / script["rps"]))
+print("%-52s %9.2f   ≥ 1.0 (stretch 1.3)  %s;  CPU per answer: %.2f (ceiling server+Redis %.0f µs, serve+Redis+broker+MariaDB %.0f µs)" % (
+    "reservation phase / one-EVALSHA ceiling", r1, verdict(r1 >= 1), us("ceil-script", "server", "redis") / us(jwt[0], "server", "redis", "broker", "mysql"),
+    us("ceil-script", "server", "redis"), us(jwt[0], "server", "redis", "broker", "mysql")))
+print("%-52s %9.2f" % ("reservation phase / AutoPipeline ceiling", res["rps"] / auto["rps"]))
+print("%-52s %9.2f" % ("AutoPipeline / one-EVALSHA ceiling", auto["rps"] / script["rps"]))
 r3 = sold["rps"] / bare["rps"]
-print("%-58s %8.2f   ≥ 0.9  %s" % ("sold-out phase / bare net/http", r3, target(r3 >= .9)))
+print("%-52s %9.2f   ≥ 0.9  %s;  server CPU per answer: bare %.0f µs, sold out %.0f µs" % ("sold-out phase / bare net/http", r3, verdict(r3 >= .9), us("ceil-bare", "server"), us("soldout", "server")))
 p99 = opn["latencyMs"]["p99"]
-print("%-58s %8.2f   ≤ 10 ms  %s  (p99.9 %.2f ms)" % ("open-loop p99 at half the reservation rate, ms", p99, target(p99 <= 10), opn["latencyMs"]["p999"]))
-cost = 100 * (1 - mean(jwt) / mean(trusted))
-print("%-58s %7.1f%%   ≤ 5 %%  %s  (jwt %.0f req/s, mean of %d; trusted %.0f, mean of %d)" % ("token cost: 1 - jwt/trusted, reservation phase", cost, target(cost <= 5), mean(jwt), len(jwt), mean(trusted), len(trusted)))
-peak = max([rss(os.path.basename(f)[:-len("-rss.txt")]) for f in glob.glob(os.path.join(run, "*-rss.txt"))] or [0])
-print("%-58s %7.0fM   ≤ 150 MB  %s  (reservation phase %.0f MB)" % ("serve RSS peak (VmHWM), the highest of every serve step", peak, target(peak <= 150), rss("reserve-jwt-0")))
-print("%-58s %8.0f   (%d events in %.1fs; CPU of a core: broker %.0f%%, serve %.0f%%, Redis %.0f%%, MariaDB %.0f%%)" % (
-    "broker CPU per published event, µs (reservation phase)", per("broker"), events, secs, share("broker"), share("serve"), share("redis"), share("mysql")))
-print("%-58s %8.0f   (serve %.0f, Redis %.0f, MariaDB %.0f)" % ("the other services' CPU per published event, µs", per("serve") + per("redis") + per("mysql"), per("serve"), per("redis"), per("mysql")))
-verdict = "PASS" if sale["invariantsOk"] else "FAIL: " + "; ".join(sale["invariantFailures"])
+print("%-52s %9.2f   ≤ 10 ms  %s  (p50 %.2f, p99.9 %.2f ms; %.0f of %.0f req/s scheduled)" % ("open-loop p99 at half the reservation rate, ms", p99, verdict(p99 <= 10), opn["latencyMs"]["p50"], opn["latencyMs"]["p999"], opn["rps"], opn["rate"]))
+tj, tt = mean([R[s]["rps"] for s in jwt]), mean([R[s]["rps"] for s in trusted])
+cost = 100 * (1 - tj / tt)
+cj, ct = mean([us(s, "server") for s in jwt]), mean([us(s, "server") for s in trusted])
+print("%-52s %8.1f%%   ≤ 5 %%  %s  (jwt %s, trusted %s req/s)" % ("token cost: 1 - jwt/trusted req/s, reservation phase", cost, verdict(cost <= 5),
+    "/".join("%.0f" % R[s]["rps"] for s in jwt), "/".join("%.0f" % R[s]["rps"] for s in trusted)))
+print("%-52s %8.1f%%   (serve CPU per answer: jwt %.0f µs, trusted %.0f µs, means of %d and %d runs)" % ("token cost: serve CPU per answer, jwt over trusted", 100 * (cj / ct - 1), cj, ct, len(jwt), len(trusted)))
+serves = [s for s in R if not s.startswith("ceil-")]
+peak = max(rss(s) for s in serves)
+print("%-52s %8.0fM   ≤ 150 MB  %s  (reservation phase %.0f MB)" % ("serve RSS peak (VmHWM), the highest of every serve step", peak, verdict(peak <= 150), rss(jwt[0])))
+c = CPU[jwt[0]]
+events = (c["published"][1] or 0) - (c["published"][0] or 0)
+per = lambda k: 1e6 * c[k] / c["hz"] / events if events else 0
+share = lambda k: 100 * c[k] / c["hz"] / c["seconds"]
+print("%-52s %9.0f   (%d events in %.1fs; CPU of one core: broker %.0f%%, serve %.0f%%, Redis %.0f%%, MariaDB %.0f%%)" % (
+    "broker CPU per published event, µs (reservation phase)", per("broker"), events, c["seconds"], share("broker"), share("server"), share("redis"), share("mysql")))
+ok = "PASS" if sale["invariantsOk"] else "FAIL: " + "; ".join(sale["invariantFailures"])
 print("sale: %s; sold out after %.2fs at %.0f req/s; drained into MySQL after %.2fs; invariants %s" % (
-    codes(sale), sale.get("soldOutAfterSeconds", 0), sale.get("saleRps", 0), sale.get("drainedAfterSeconds", 0), verdict))
-bad = [n for n, r in (("reservation", res), ("open loop", opn), ("sold out", sold)) if not r["invariantsOk"]]
-if bad:
-    print("the answers of %s broke an invariant: %s" % (", ".join(bad), "; ".join(f for n, r in (("reservation", res), ("open loop", opn), ("sold out", sold)) for f in r["invariantFailures"])))
+    codes(sale), sale.get("soldOutAfterSeconds", 0), sale.get("saleRps", 0), sale.get("drainedAfterSeconds", 0), ok))
+bad = ["%s: %s" % (s, "; ".join(R[s]["invariantFailures"])) for s in serves if s != "sale" and not R[s]["invariantsOk"]]
+for b in bad:
+    print("answers broke an invariant in " + b)
 sys.exit(0 if sale["invariantsOk"] and not bad else 1)
 PY
