@@ -79,7 +79,7 @@ type Sale struct {
 	Check func(ctx context.Context, productID int64) []string
 	// Samples records the run tick by tick, with the stock from the audit endpoint, for a benchreport page.
 	Samples bool
-	Log     io.Writer // one line when the product is listed
+	Log     io.Writer // a line when the product is listed, and one when the load starts (after minting)
 }
 
 // Run runs the sale. The load goes to URL + /seckill/kill with l's connections, rate and duration.
@@ -110,6 +110,9 @@ func (s Sale) Run(ctx context.Context, l Load) (Report, error) {
 	all, err := s.requests()
 	if err != nil {
 		return Report{}, err
+	}
+	if s.Log != nil {
+		fmt.Fprintf(s.Log, "bench: %d requests ready; load starts\n", len(all))
 	}
 	rec := NewRecorder(true)
 	start := time.Now()

@@ -8,13 +8,14 @@
 #   reserve    `seckill serve` with its consumers at the default throttle, a new buyer per request on a product
 #              of 100,000,000 units, closed loop for BENCH_RESERVE_SECONDS, no drain; in jwt mode, then trusted
 #              (SECKILL_BUYER_AUTH=trusted, no token verification), then jwt again (BENCH_AUTH_ROUNDS rounds of
-#              trusted+jwt): the token cost. The first jwt run also gives the server's peak RSS (VmHWM) and the
-#              CPU of the broker (and of serve, Redis, MariaDB) per published event.
+#              trusted+jwt): the token cost. The first jwt run also gives the broker's CPU per published event.
 #   open loop  half the first jwt run's rate, a new buyer per request, for BENCH_OPEN_SECONDS: latency from
 #              each request's scheduled time.
 #   sold out   a product listed with 0 units, a new buyer per request, closed loop for BENCH_SOLDOUT_SECONDS.
 #   sale       the real sale: BENCH_BUYERS buyers (5 % firing bursts of 5 duplicates) for BENCH_STOCK units,
 #              drained into MySQL, the invariants checked.
+# Every step also reports the CPU per answer of the server under test and of the whole stack (server, Redis, broker,
+# MariaDB; from /proc/PID/stat over the load), and every serve its peak RSS (VmHWM).
 # Each serve step gets a fresh server and fresh topics (bench-<run>-<step>), so the backlog a reservation phase
 # leaves for the throttled consumers (1,000 events/s) never reaches a later step; MySQL is a database of the
 # bench's own (seckill_bench, recreated each run), and every bench product's Redis keys are unlinked at the end.
@@ -28,7 +29,7 @@ cd "$ROOT"
 RUN=$ROOT/.run/bench
 SVC=${SECKILL_RUN_DIR:-$ROOT/.run}
 mkdir -p "$RUN"
-rm -f "$RUN"/*.json "$RUN"/*.txt
+rm -f "$RUN"/*.json "$RUN"/*.txt "$RUN"/*.err
 C=${BENCH_CONNS:-64}
 CEIL=${BENCH_CEILING_SECONDS:-8}
 RES=${BENCH_RESERVE_SECONDS:-15}
@@ -81,16 +82,22 @@ bench() { bin/seckill bench -json -c "$C" -url "http://127.0.0.1:$APP_PORT" "$@"
 published() { curl -sf "http://127.0.0.1:$APP_PORT/metrics" 2>/dev/null | awk '$1 == "seckill_outbox_published_total" {print $2}'; }
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$pid/status"; }
 # measure STEP ARGS...: runs `bench ARGS` into $RUN/STEP.json and writes $RUN/STEP-cpu.json: the CPU ticks the
-# server under test ($pid), the broker, Redis and MariaDB used meanwhile, the seconds it took, the events serve's
-# outbox published meanwhile (null for a ceiling), and $RUN/STEP-rss.txt: the server's peak RSS in KiB.
+# server under test ($pid), the broker, Redis and MariaDB used from the start of the load to the end of the bench,
+# the seconds that took, the events serve's outbox published meanwhile (null for a ceiling), and
+# $RUN/STEP-rss.txt: the server's peak RSS in KiB.
 measure() {
   local step=$1 b r m b0 s0 r0 m0 e0 e1 t0
   shift
   b=$(cat "$SVC/broker.pid" 2>/dev/null || echo 0); r=$(cat "$SVC/redis.pid" 2>/dev/null || echo 0)
   m=$(cat "$SVC/mysql.pid" 2>/dev/null || echo 0)
+  bench "$@" >"$RUN/$step.json" 2>"$RUN/$step.err" &
+  local bp=$!
+  # The window starts with the load, after the bench has listed its product and minted its tokens.
+  for _ in $(seq 1200); do grep -qs 'load starts' "$RUN/$step.err" && break; kill -0 "$bp" 2>/dev/null || break; sleep 0.05; done
   b0=$(ticks "$b"); s0=$(ticks "$pid"); r0=$(ticks "$r"); m0=$(ticks "$m"); e0=$(published || true); t0=$(date +%s%N)
-  bench "$@" >"$RUN/$step.json"
+  wait "$bp" || { cat "$RUN/$step.err" >&2; return 1; }
   e1=$(published || true)
+  grep -v 'load starts' "$RUN/$step.err" >&2 || true
   printf '{"published": [%s, %s], "seconds": %s, "broker": %s, "server": %s, "redis": %s, "mysql": %s, "hz": %s}\n' \
     "${e0:-null}" "${e1:-null}" "$((($(date +%s%N) - t0) / 1000000))e-3" "$(($(ticks "$b") - b0))" \
     "$(($(ticks "$pid") - s0))" "$(($(ticks "$r") - r0))" "$(($(ticks "$m") - m0))" "$(getconf CLK_TCK)" >"$RUN/$step-cpu.json"
@@ -127,7 +134,9 @@ reserve() {
   start_serve "$1" "$2"
   local prof=
   if [ -n "$PROFILE" ] && [ ! -s "$PROFILE" ]; then
-    curl -sf -o "$PROFILE" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=$((RES > 4 ? RES - 2 : RES))" & prof=$!
+    rm -f "$RUN/$2.err"
+    (for _ in $(seq 1200); do grep -qs 'load starts' "$RUN/$2.err" && break; sleep 0.05; done
+     curl -sf -o "$PROFILE" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=$((RES > 4 ? RES - 2 : RES))") & prof=$!
   fi
   measure "$2" -stock $UNITS -buyers "$RESBUYERS" -dup 0 -duration "${RES}s" -no-drain
   if [ -n "$prof" ]; then wait "$prof" || echo "no CPU profile (SECKILL_PPROF_ADDR)" >&2; fi

@@ -63,6 +63,7 @@ func bench(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	var rep loadgen.Report
 	if bare {
 		load.URL = sale.URL
+		fmt.Fprintln(stderr, "bench: load starts")
 		rep = loadgen.Bare(ctx, load, n, sale.Samples)
 	} else {
 		var err error
