@@ -153,6 +153,10 @@ func fakeSeckill(t *testing.T) *httptest.Server {
 		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ey") {
 			w.WriteHeader(http.StatusUnauthorized)
 		}
+		time.Sleep(time.Millisecond)
+	})
+	mux.HandleFunc("GET /admin/products/{id}/audit", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"code":200,"data":{"redisStock":7,"mysqlStock":9,"orders":1}}`))
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -199,5 +203,32 @@ func TestARepeatingSaleCyclesItsBuyersForTheWholeDuration(t *testing.T) {
 	}
 	if rep.Requests <= 3 || rep.Exhausted || rep.Seconds < .2 {
 		t.Errorf("%d requests in %.2fs, exhausted %v: want more than 3 buyers' worth over the whole 0.2 s", rep.Requests, rep.Seconds, rep.Exhausted)
+	}
+}
+
+// TestASampledSaleRecordsEveryAnswerOnceWithTheStock: with Samples, the ticks of the run add up to every answer,
+// and each tick carries the stock the audit endpoint reported.
+func TestASampledSaleRecordsEveryAnswerOnceWithTheStock(t *testing.T) {
+	srv := fakeSeckill(t)
+	s := Sale{URL: srv.URL, AdminToken: "admin", BuyerSecret: strings.Repeat("s", 32), Stock: 1000, Buyers: 300,
+		NoDrain: true, Samples: true}
+	rep, err := s.Run(context.Background(), Load{Conns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Samples) < 2 {
+		t.Fatalf("%d samples of a %.2fs run, want at least 2", len(rep.Samples), rep.Seconds)
+	}
+	answers := 0
+	for i, smp := range rep.Samples {
+		for _, n := range smp.Codes {
+			answers += n
+		}
+		if smp.Redis == nil || *smp.Redis != 7 || smp.MySQL == nil || *smp.MySQL != 9 || smp.OrdersSQL == nil || *smp.OrdersSQL != 1 {
+			t.Errorf("sample %d: stock %v %v %v, want the audit's 7, 9 and 1", i, smp.Redis, smp.MySQL, smp.OrdersSQL)
+		}
+	}
+	if answers != 300 || rep.Codes[200] != 300 {
+		t.Errorf("the samples hold %d answers, the report %v; want 300 each", answers, rep.Codes)
 	}
 }
