@@ -6,9 +6,13 @@
 #              reserve.lua per request (tools/scriptserver); the same through go-redis AutoPipeline()
 #              (tools/scriptserver -autopipeline). A new buyer per request, 100,000,000 units: every call reserves.
 #   reserve    `seckill serve` with its consumers at the default throttle, a new buyer per request on a product
-#              of 100,000,000 units, closed loop for BENCH_RESERVE_SECONDS, no drain; in jwt mode, then trusted
-#              (SECKILL_BUYER_AUTH=trusted, no token verification), then jwt again (BENCH_AUTH_ROUNDS rounds of
-#              trusted+jwt): the token cost. The first jwt run also gives the broker's CPU per published event.
+#              of 100,000,000 units, closed loop for BENCH_RESERVE_SECONDS, no drain, jwt mode. It also gives the
+#              broker's CPU per published event.
+#   token cost two serves side by side, one in jwt mode and one in SECKILL_BUYER_AUTH=trusted (no token
+#              verification), both with their consumers; the same reservation phase sent to one, then the other,
+#              in BENCH_TOKEN_PAIRS pairs of BENCH_TOKEN_SLICE-second slices (the order alternating from pair to
+#              pair, after one uncounted slice to each), so both modes see the same moments of a shared, noisy
+#              machine; the verdict is the median of the pairs' 1 - jwt/trusted.
 #   open loop  half the first jwt run's rate, a new buyer per request, for BENCH_OPEN_SECONDS: latency from
 #              each request's scheduled time.
 #   sold out   a product listed with 0 units, a new buyer per request, closed loop for BENCH_SOLDOUT_SECONDS.
@@ -21,7 +25,7 @@
 # bench's own (seckill_bench, recreated each run), and every bench product's Redis keys are unlinked at the end.
 # Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_CEILING_SECONDS (8), BENCH_RESERVE_SECONDS (15),
 # BENCH_OPEN_SECONDS (10), BENCH_SOLDOUT_SECONDS (8), BENCH_RESERVE_BUYERS (300000: tokens minted per reservation
-# run, the cap of its requests), BENCH_AUTH_ROUNDS (2), BENCH_BUYERS (60000), BENCH_STOCK (20000),
+# run, the cap of its requests), BENCH_TOKEN_PAIRS (5), BENCH_TOKEN_SLICE (4), BENCH_BUYERS (60000), BENCH_STOCK (20000),
 # BENCH_PROFILE (a file: CPU profile of serve during the first reservation phase).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,7 +40,8 @@ RES=${BENCH_RESERVE_SECONDS:-15}
 OPEN=${BENCH_OPEN_SECONDS:-10}
 SOLD=${BENCH_SOLDOUT_SECONDS:-8}
 RESBUYERS=${BENCH_RESERVE_BUYERS:-300000}
-ROUNDS=${BENCH_AUTH_ROUNDS:-2}
+PAIRS=${BENCH_TOKEN_PAIRS:-5}
+SLICE=${BENCH_TOKEN_SLICE:-4}
 BUYERS=${BENCH_BUYERS:-60000}
 STOCK=${BENCH_STOCK:-20000}
 PROFILE=${BENCH_PROFILE:-}
@@ -56,6 +61,8 @@ mysql -h127.0.0.1 -P3306 -useckill -pseckill -e 'DROP DATABASE IF EXISTS seckill
 
 pid=
 stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }
+side=   # the second serve of the token-cost step
+stop_side() { if [ -n "$side" ]; then kill "$side" 2>/dev/null || true; wait "$side" 2>/dev/null || true; side=; fi; }
 # unlist_products: every bench product's Redis keys (the products of this run's JSON reports and the ceilings').
 unlist_products() {
   local ids
@@ -75,7 +82,7 @@ PY
     redis-cli -p 6379 --scan --pattern "seckill:{$id}:*" | xargs -r redis-cli -p 6379 UNLINK >/dev/null
   done
 }
-trap 'stop; unlist_products' EXIT
+trap 'stop; stop_side; unlist_products' EXIT
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 ticks() { [ -r "/proc/$1/stat" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
 bench() { bin/seckill bench -json -c "$C" -url "http://127.0.0.1:$APP_PORT" "$@"; }
@@ -145,11 +152,28 @@ reserve() {
 
 echo "== 4/8 reservation phase: seckill serve, jwt (${RES}s, a new buyer per request, $UNITS units)" >&2
 reserve jwt reserve-jwt-0
-for round in $(seq "$ROUNDS"); do
-  echo "== 5/8 reservation phase, token cost round $round/$ROUNDS: trusted, then jwt" >&2
-  reserve trusted "reserve-trusted-$round"
-  reserve jwt "reserve-jwt-$round"
+
+echo "== 5/8 token cost: jwt and trusted serves side by side, $PAIRS pairs of ${SLICE}s slices" >&2
+TOKEN_PORT=18083
+APP_PORT=$TOKEN_PORT PROFILE= start_serve trusted token-trusted
+side=$pid
+PROFILE= start_serve jwt token-jwt
+jwt_pid=$pid
+# A first slice to each, not counted: from then on both consumer groups drain a backlog at their throttle, as
+# they do through the rest of the step.
+APP_PORT=$TOKEN_PORT pid=$side measure warm-trusted -stock $UNITS -buyers $((SLICE * 20000)) -dup 0 -duration "${SLICE}s" -no-drain
+pid=$jwt_pid measure warm-jwt -stock $UNITS -buyers $((SLICE * 20000)) -dup 0 -duration "${SLICE}s" -no-drain
+for i in $(seq "$PAIRS"); do
+  order="jwt trusted"
+  [ $((i % 2)) = 0 ] && order="trusted jwt"
+  for mode in $order; do
+    if [ "$mode" = jwt ]; then pid=$jwt_pid; port=$APP_PORT; else pid=$side; port=$TOKEN_PORT; fi
+    APP_PORT=$port measure "token-$mode-$i" -stock $UNITS -buyers $((SLICE * 20000)) -dup 0 -duration "${SLICE}s" -no-drain
+  done
 done
+pid=$jwt_pid
+stop
+stop_side
 
 half=$(python3 -c "import json;print(max(1, int(json.load(open('$RUN/reserve-jwt-0.json'))['rps']/2)))")
 echo "== 6/8 open loop at $half req/s (half the reservation phase), ${OPEN}s" >&2
@@ -187,29 +211,35 @@ codes = lambda r: " ".join("%s×%d" % (c, n) for c, n in sorted(r["codes"].items
 def row(label, step):
     r, l = R[step], R[step]["latencyMs"]
     print("%-52s %7.0f %7.2f %7.2f %7.2f %7.0f %6.0f  %s" % (label, r["rps"], l["p50"], l["p99"], l["p999"], us(step, "server"), us(step, "server", "redis", "broker", "mysql"), codes(r)))
-jwt, trusted = steps("reserve-jwt-"), steps("reserve-trusted-")
+jwt, trusted = steps("token-jwt-"), steps("token-trusted-")
+res0 = "reserve-jwt-0"
 print()
 print("%-52s %7s %7s %7s %7s %7s %6s  %s" % ("measurement (%s connections)" % conns, "req/s", "p50 ms", "p99", "p99.9", "srv µs", "all µs", "answers"))
 row("ceiling: bare net/http, fixed JSON", "ceil-bare")
 row("ceiling: net/http + one EVALSHA of reserve.lua", "ceil-script")
 row("ceiling: the same through go-redis AutoPipeline()", "ceil-autopipeline")
-row("reservation phase: seckill serve, jwt", jwt[0])
-for i, t in enumerate(trusted):
-    row("  token cost round %d: trusted (no verification)" % (i + 1), t)
-    row("  token cost round %d: jwt" % (i + 1), jwt[i + 1])
+row("reservation phase: seckill serve, jwt", res0)
+def agg(label, group):
+    rs = [R[g] for g in group]
+    med = lambda k: sorted(r["latencyMs"][k] for r in rs)[len(rs) // 2]
+    print("%-52s %7.0f %7.2f %7.2f %7.2f %7.0f %6.0f  %d slices of %.0fs, medians of p50/p99/p99.9" % (label, mean([r["rps"] for r in rs]),
+        med("p50"), med("p99"), med("p999"), mean([us(g, "server") for g in group]), mean([us(g, "server", "redis", "broker", "mysql") for g in group]),
+        len(rs), mean([r["seconds"] for r in rs])))
+mean = lambda xs: sum(xs) / len(xs)
+agg("  token cost, side by side: jwt (mean)", jwt)
+agg("  token cost, side by side: trusted (mean)", trusted)
 row("open loop at %.0f/s (half the reservation phase)" % R["open"]["rate"], "open")
 row("sold-out phase: seckill serve, jwt, 0 units", "soldout")
 row("sale: %d units, closed loop, drained" % R["sale"]["stock"], "sale")
 print("(srv µs: CPU of the server under test per answer; all µs: server + Redis + broker + MariaDB, shared with other work)")
-res, script, auto, bare, opn, sold, sale = (R[k] for k in (jwt[0], "ceil-script", "ceil-autopipeline", "ceil-bare", "open", "soldout", "sale"))
-mean = lambda xs: sum(xs) / len(xs)
+res, script, auto, bare, opn, sold, sale = (R[k] for k in (res0, "ceil-script", "ceil-autopipeline", "ceil-bare", "open", "soldout", "sale"))
 verdict = lambda ok: "ok" if ok else "NOT MET"
 print()
 print("%-52s %9s   %s" % ("ratio", "measured", "target"))
 r1 = res["rps"] / script["rps"]
 print("%-52s %9.2f   ≥ 1.0 (stretch 1.3)  %s;  CPU per answer: %.2f (ceiling server+Redis %.0f µs, serve+Redis+broker+MariaDB %.0f µs)" % (
-    "reservation phase / one-EVALSHA ceiling", r1, verdict(r1 >= 1), us("ceil-script", "server", "redis") / us(jwt[0], "server", "redis", "broker", "mysql"),
-    us("ceil-script", "server", "redis"), us(jwt[0], "server", "redis", "broker", "mysql")))
+    "reservation phase / one-EVALSHA ceiling", r1, verdict(r1 >= 1), us("ceil-script", "server", "redis") / us(res0, "server", "redis", "broker", "mysql"),
+    us("ceil-script", "server", "redis"), us(res0, "server", "redis", "broker", "mysql")))
 print("%-52s %9.2f" % ("reservation phase / AutoPipeline ceiling", res["rps"] / auto["rps"]))
 print("%-52s %9.2f" % ("AutoPipeline / one-EVALSHA ceiling", auto["rps"] / script["rps"]))
 r3 = sold["rps"] / bare["rps"]
@@ -219,13 +249,16 @@ print("%-52s %9.2f   ≤ 10 ms  %s  (p50 %.2f, p99.9 %.2f ms; %.0f of %.0f req/s
 tj, tt = mean([R[s]["rps"] for s in jwt]), mean([R[s]["rps"] for s in trusted])
 cost = 100 * (1 - tj / tt)
 cj, ct = mean([us(s, "server") for s in jwt]), mean([us(s, "server") for s in trusted])
-print("%-52s %8.1f%%   ≤ 5 %%  %s  (jwt %s, trusted %s req/s)" % ("token cost: 1 - jwt/trusted req/s, reservation phase", cost, verdict(cost <= 5),
-    "/".join("%.0f" % R[s]["rps"] for s in jwt), "/".join("%.0f" % R[s]["rps"] for s in trusted)))
-print("%-52s %8.1f%%   (serve CPU per answer: jwt %.0f µs, trusted %.0f µs, means of %d and %d runs)" % ("token cost: serve CPU per answer, jwt over trusted", 100 * (cj / ct - 1), cj, ct, len(jwt), len(trusted)))
+pairs = sorted(100 * (1 - R[j]["rps"] / R[t]["rps"]) for j, t in zip(jwt, trusted))
+paired = pairs[len(pairs) // 2]
+print("%-52s %8.1f%%   ≤ 5 %%  %s  (pair by pair %s %%; jwt %s, trusted %s req/s, 1 - mean/mean %.1f %%)" % (
+    "token cost: 1 - jwt/trusted req/s, median of the pairs", paired, verdict(paired <= 5), "/".join("%.0f" % x for x in pairs),
+    "/".join("%.0f" % R[s]["rps"] for s in jwt), "/".join("%.0f" % R[s]["rps"] for s in trusted), cost))
+print("%-52s %8.1f%%   (serve CPU per answer: jwt %.0f µs, trusted %.0f µs, means of %d slices each)" % ("token cost: serve CPU per answer, jwt over trusted", 100 * (cj / ct - 1), cj, ct, len(jwt)))
 serves = [s for s in R if not s.startswith("ceil-")]
 peak = max(rss(s) for s in serves)
-print("%-52s %8.0fM   ≤ 150 MB  %s  (reservation phase %.0f MB)" % ("serve RSS peak (VmHWM), the highest of every serve step", peak, verdict(peak <= 150), rss(jwt[0])))
-c = CPU[jwt[0]]
+print("%-52s %8.0fM   ≤ 150 MB  %s  (reservation phase %.0f MB)" % ("serve RSS peak (VmHWM), the highest of every serve step", peak, verdict(peak <= 150), rss(res0)))
+c = CPU[res0]
 events = (c["published"][1] or 0) - (c["published"][0] or 0)
 per = lambda k: 1e6 * c[k] / c["hz"] / events if events else 0
 share = lambda k: 100 * c[k] / c["hz"] / c["seconds"]
