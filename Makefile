@@ -103,6 +103,7 @@ fmt:
 clean:
 	rm -rf bin
 
-# The flash-sale benchmark: bare net/http ceiling, Redis script ceiling and seckill bench side by side.
+# The reservation-phase benchmark (issue 13): the bare, one-EVALSHA and AutoPipeline ceilings, the reservation,
+# open-loop and sold-out phases of seckill serve, token cost, RSS, broker CPU and the sale's invariants in one table.
 bench: services
 	@scripts/bench.sh

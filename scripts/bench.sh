@@ -1,120 +1,274 @@
 #!/usr/bin/env bash
-# make bench: three measurements in one run on this machine, printed side by side with ratios:
-#   1. the ceiling of a bare Go net/http handler answering a fixed JSON body (tools/bareserver), driven by
-#      `seckill bench -bare` with the same connections as (3);
-#   2. the ceiling of Redis running the reservation script alone (redis-benchmark EVALSHA of schema/redis/reserve.lua);
-#   3. `seckill bench` against the real stack (seckill serve + Redis + RocketMQ + MariaDB), then again open loop
-#      at half of its saturation rate, for the p99 there: half of the whole run's rate (3b), and half of the
-#      rate while stock lasted (3c: the reservation phase, where every answer costs a Redis script);
-#   4. the cost of buyer token verification: the closed loop of (3) again against a server in trusted mode
-#      (SECKILL_BUYER_AUTH=trusted, no verification) and in jwt mode, BENCH_AUTH_ROUNDS times, so the modes
-#      alternate jwt (3), trusted, jwt, trusted, jwt; the bench sends the same minted tokens to both.
-# Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_BUYERS (60000), BENCH_STOCK (20000),
-# BENCH_AUTH_ROUNDS (2).
+# make bench: the reservation phase of `seckill serve` beside its ceilings, in one run on this machine, printed as
+# one table with the ratios of issue 13 (and the token cost of issue 12). Every load comes from the same load
+# generator (`seckill bench`, package loadgen) with the same BENCH_CONNS connections.
+#   ceilings   bare net/http answering a fixed JSON (tools/bareserver); net/http + one go-redis EVALSHA of
+#              reserve.lua per request (tools/scriptserver); the same through go-redis AutoPipeline()
+#              (tools/scriptserver -autopipeline). A new buyer per request, 100,000,000 units: every call reserves.
+#   reserve    `seckill serve` with its consumers at the default throttle, a new buyer per request on a product
+#              of 100,000,000 units, closed loop for BENCH_RESERVE_SECONDS, no drain, jwt mode. It also gives the
+#              broker's CPU per published event.
+#   token cost two serves side by side, one in jwt mode and one in SECKILL_BUYER_AUTH=trusted (no token
+#              verification), both with their consumers; the same reservation phase sent to one, then the other,
+#              in BENCH_TOKEN_PAIRS pairs of BENCH_TOKEN_SLICE-second slices (the order alternating from pair to
+#              pair, after one uncounted slice to each), so both modes see the same moments of a shared, noisy
+#              machine; the verdict is the median of the pairs' 1 - jwt/trusted.
+#   open loop  half the first jwt run's rate, a new buyer per request, for BENCH_OPEN_SECONDS: latency from
+#              each request's scheduled time.
+#   sold out   a product listed with 0 units, a new buyer per request, closed loop for BENCH_SOLDOUT_SECONDS.
+#   sale       the real sale: BENCH_BUYERS buyers (5 % firing bursts of 5 duplicates) for BENCH_STOCK units,
+#              drained into MySQL, the invariants checked.
+# Every step also reports the CPU per answer of the server under test and of the whole stack (server, Redis, broker,
+# MariaDB; from /proc/PID/stat over the load), and every serve its peak RSS (VmHWM).
+# Each serve step gets a fresh server and fresh topics (bench-<run>-<step>), so the backlog a reservation phase
+# leaves for the throttled consumers (1,000 events/s) never reaches a later step; MySQL is a database of the
+# bench's own (seckill_bench, recreated each run), and every bench product's Redis keys are unlinked at the end.
+# Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_CEILING_SECONDS (8), BENCH_RESERVE_SECONDS (15),
+# BENCH_OPEN_SECONDS (10), BENCH_SOLDOUT_SECONDS (8), BENCH_RESERVE_BUYERS (300000: tokens minted per reservation
+# run, the cap of its requests), BENCH_TOKEN_PAIRS (5), BENCH_TOKEN_SLICE (4), BENCH_BUYERS (60000), BENCH_STOCK (20000),
+# BENCH_PROFILE (a file: CPU profile of serve during the first reservation phase).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 RUN=$ROOT/.run/bench
+SVC=${SECKILL_RUN_DIR:-$ROOT/.run}
 mkdir -p "$RUN"
+rm -f "$RUN"/*.json "$RUN"/*.txt "$RUN"/*.err
 C=${BENCH_CONNS:-64}
+CEIL=${BENCH_CEILING_SECONDS:-8}
+RES=${BENCH_RESERVE_SECONDS:-15}
+OPEN=${BENCH_OPEN_SECONDS:-10}
+SOLD=${BENCH_SOLDOUT_SECONDS:-8}
+RESBUYERS=${BENCH_RESERVE_BUYERS:-300000}
+PAIRS=${BENCH_TOKEN_PAIRS:-5}
+SLICE=${BENCH_TOKEN_SLICE:-4}
 BUYERS=${BENCH_BUYERS:-60000}
 STOCK=${BENCH_STOCK:-20000}
-ROUNDS=${BENCH_AUTH_ROUNDS:-2}
-BARE_PORT=18081
+PROFILE=${BENCH_PROFILE:-}
+UNITS=100000000
+CEIL_PORT=18081
 APP_PORT=18080
-TOKEN=bench-admin-token
+PPROF_PORT=16060
+RUNID=$(date +%s)
+export SECKILL_ADMIN_TOKEN=bench-admin-token
 export SECKILL_BUYER_JWT_SECRET=bench-buyer-jwt-secret-of-32-bytes-or-more
+export SECKILL_MYSQL_DSN='seckill:seckill@tcp(127.0.0.1:3306)/seckill_bench?parseTime=true'
 
 go build -o bin/seckill ./cmd/seckill
 go build -o .cache/bin/bareserver ./tools/bareserver
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+go build -o .cache/bin/scriptserver ./tools/scriptserver
+mysql -h127.0.0.1 -P3306 -useckill -pseckill -e 'DROP DATABASE IF EXISTS seckill_bench; CREATE DATABASE seckill_bench CHARACTER SET utf8mb4 COLLATE utf8mb4_bin'
 
-echo "== 1/4 bare net/http ceiling ($C connections)" >&2
-.cache/bin/bareserver -addr 127.0.0.1:$BARE_PORT & pids+=($!)
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$BARE_PORT) 2>/dev/null && break; sleep 0.1; done
-bin/seckill bench -bare -json -c "$C" -n "$BUYERS" -url "http://127.0.0.1:$BARE_PORT/seckill/kill" >"$RUN/bare.json"
-kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
-
-echo "== 2/4 redis EVALSHA reserve.lua ceiling (redis-benchmark, 50 clients)" >&2
-PID=999000001
-K="seckill:{$PID}"
-redis-cli -p 6379 DEL "$K:stock" "$K:info" "$K:buyers" "$K:orders" "$K:seq" "$K:outbox" >/dev/null
-redis-cli -p 6379 HSET "$K:info" name bench price 699900 start 0 end 0 listed 1000000000 >/dev/null
-redis-cli -p 6379 SET "$K:stock" 1000000000 >/dev/null
-SHA=$(redis-cli -p 6379 SCRIPT LOAD "$(cat schema/redis/reserve.lua)")
-redis-benchmark -p 6379 -c 50 -n "$BUYERS" -r 1000000000 --csv \
-  EVALSHA "$SHA" 6 "$K:stock" "$K:info" "$K:buyers" "$K:orders" "$K:seq" "$K:outbox" \
-  __rand_int__ 1 "$(date +%s%3N)" "ev-__rand_int__" "$PID" >"$RUN/redis.csv"
-reserved=$(redis-cli -p 6379 HLEN "$K:buyers")
-redis-cli -p 6379 DEL "$K:stock" "$K:info" "$K:buyers" "$K:orders" "$K:seq" "$K:outbox" >/dev/null
-echo "   ($reserved of $BUYERS script runs reserved; the rest were random-id repeats)" >&2
-
-# start_serve MODE: seckill serve with SECKILL_BUYER_AUTH=MODE (jwt or trusted), ready on APP_PORT.
-start_serve() {
-  SECKILL_BUYER_AUTH=$1 SECKILL_HTTP_ADDR=127.0.0.1:$APP_PORT SECKILL_ADMIN_TOKEN=$TOKEN SECKILL_RATE_PER_USER=0 \
-    SECKILL_LOG_LEVEL=warn bin/seckill serve >"$RUN/serve-$1.log" 2>&1 & pids=($!)
-  for _ in $(seq 150); do curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-  if ! kill -0 "${pids[0]}" 2>/dev/null || ! curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null; then
-    tail -20 "$RUN/serve-$1.log" >&2; echo "seckill serve ($1) did not get ready on port $APP_PORT" >&2; exit 1
-  fi
-}
-stop_serve() { cleanup; pids=(); }
-
-echo "== 3/4 seckill bench against the real stack (buyer tokens verified: SECKILL_BUYER_AUTH=jwt)" >&2
-start_serve jwt
-export SECKILL_ADMIN_TOKEN=$TOKEN
-bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale.json"
-half=$(python3 -c "import json;print(int(json.load(open('$RUN/sale.json'))['rps']/2))")
-bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -rate "$half" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-half.json"
-halfsale=$(python3 -c "import json;print(int(json.load(open('$RUN/sale.json'))['saleRps']/2))")
-bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -rate "$halfsale" -url "http://127.0.0.1:$APP_PORT" >"$RUN/sale-halfsale.json"
-stop_serve
-
-echo "== 4/4 the same closed loop without token verification (trusted) and with it (jwt), $ROUNDS rounds" >&2
-rm -f "$RUN"/auth-*.json
-for round in $(seq "$ROUNDS"); do
-  for mode in trusted jwt; do
-    start_serve "$mode"
-    bin/seckill bench -json -c "$C" -buyers "$BUYERS" -stock "$STOCK" -url "http://127.0.0.1:$APP_PORT" >"$RUN/auth-$mode-$round.json"
-    stop_serve
+pid=
+stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }
+side=   # the second serve of the token-cost step
+stop_side() { if [ -n "$side" ]; then kill "$side" 2>/dev/null || true; wait "$side" 2>/dev/null || true; side=; fi; }
+# unlist_products: every bench product's Redis keys (the products of this run's JSON reports and the ceilings').
+unlist_products() {
+  local ids
+  ids=$(python3 - "$RUN" <<'PY'
+import glob, json, sys
+for f in glob.glob(sys.argv[1] + "/*.json"):
+    try:
+        p = json.load(open(f)).get("productId")
+    except ValueError:
+        continue
+    if p:
+        print(p)
+PY
+)
+  for id in $ids; do
+    redis-cli -p 6379 SREM seckill:products "$id" >/dev/null
+    redis-cli -p 6379 --scan --pattern "seckill:{$id}:*" | xargs -r redis-cli -p 6379 UNLINK >/dev/null
   done
+}
+trap 'stop; stop_side; unlist_products' EXIT
+wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+ticks() { [ -r "/proc/$1/stat" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
+bench() { bin/seckill bench -json -c "$C" -url "http://127.0.0.1:$APP_PORT" "$@"; }
+published() { curl -sf "http://127.0.0.1:$APP_PORT/metrics" 2>/dev/null | awk '$1 == "seckill_outbox_published_total" {print $2}'; }
+hwm() { awk '/^VmHWM/ {print $2}' "/proc/$pid/status"; }
+# measure STEP ARGS...: runs `bench ARGS` into $RUN/STEP.json and writes $RUN/STEP-cpu.json: the CPU ticks the
+# server under test ($pid), the broker, Redis and MariaDB used from the start of the load to the end of the bench,
+# the seconds that took, the events serve's outbox published meanwhile (null for a ceiling), and
+# $RUN/STEP-rss.txt: the server's peak RSS in KiB.
+measure() {
+  local step=$1 b r m b0 s0 r0 m0 e0 e1 t0
+  shift
+  b=$(cat "$SVC/broker.pid" 2>/dev/null || echo 0); r=$(cat "$SVC/redis.pid" 2>/dev/null || echo 0)
+  m=$(cat "$SVC/mysql.pid" 2>/dev/null || echo 0)
+  bench "$@" >"$RUN/$step.json" 2>"$RUN/$step.err" &
+  local bp=$!
+  # The window starts with the load, after the bench has listed its product and minted its tokens.
+  for _ in $(seq 1200); do grep -qs 'load starts' "$RUN/$step.err" && break; kill -0 "$bp" 2>/dev/null || break; sleep 0.05; done
+  b0=$(ticks "$b"); s0=$(ticks "$pid"); r0=$(ticks "$r"); m0=$(ticks "$m"); e0=$(published || true); t0=$(date +%s%N)
+  wait "$bp" || { cat "$RUN/$step.err" >&2; return 1; }
+  e1=$(published || true)
+  grep -v 'load starts' "$RUN/$step.err" >&2 || true
+  printf '{"published": [%s, %s], "seconds": %s, "broker": %s, "server": %s, "redis": %s, "mysql": %s, "hz": %s}\n' \
+    "${e0:-null}" "${e1:-null}" "$((($(date +%s%N) - t0) / 1000000))e-3" "$(($(ticks "$b") - b0))" \
+    "$(($(ticks "$pid") - s0))" "$(($(ticks "$r") - r0))" "$(($(ticks "$m") - m0))" "$(getconf CLK_TCK)" >"$RUN/$step-cpu.json"
+  hwm >"$RUN/$step-rss.txt"
+}
+
+n=0
+for kind in bare script autopipeline; do
+  n=$((n + 1))
+  echo "== $n/8 ceiling: $kind ($C connections, ${CEIL}s)" >&2
+  case $kind in
+  bare) .cache/bin/bareserver -addr 127.0.0.1:$CEIL_PORT & pid=$! ;;
+  script) .cache/bin/scriptserver -addr 127.0.0.1:$CEIL_PORT -stock $UNITS & pid=$! ;;
+  autopipeline) .cache/bin/scriptserver -addr 127.0.0.1:$CEIL_PORT -stock $UNITS -autopipeline & pid=$! ;;
+  esac
+  wait_port $CEIL_PORT
+  measure "ceil-$kind" -bare -n 100000000 -duration "${CEIL}s" -url "http://127.0.0.1:$CEIL_PORT/seckill/kill"
+  stop
 done
 
+# start_serve MODE STEP: a fresh seckill serve with SECKILL_BUYER_AUTH=MODE and topics of its own, ready on APP_PORT.
+start_serve() {
+  SECKILL_BUYER_AUTH=$1 SECKILL_TOPIC=bench-$RUNID-$2 SECKILL_CONSUMER_GROUP=bench-$RUNID-$2 \
+    SECKILL_HTTP_ADDR=127.0.0.1:$APP_PORT SECKILL_RATE_PER_USER=0 SECKILL_LOG_LEVEL=warn \
+    SECKILL_PPROF_ADDR=${PROFILE:+127.0.0.1:$PPROF_PORT} bin/seckill serve >"$RUN/serve-$2.log" 2>&1 & pid=$!
+  for _ in $(seq 150); do curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+  if ! kill -0 "$pid" 2>/dev/null || ! curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null; then
+    tail -20 "$RUN/serve-$2.log" >&2; echo "seckill serve ($2) did not get ready on port $APP_PORT" >&2; exit 1
+  fi
+}
+
+# reserve MODE STEP: the reservation phase against a fresh serve, measured.
+reserve() {
+  start_serve "$1" "$2"
+  local prof=
+  if [ -n "$PROFILE" ] && [ ! -s "$PROFILE" ]; then
+    rm -f "$RUN/$2.err"
+    (for _ in $(seq 1200); do grep -qs 'load starts' "$RUN/$2.err" && break; sleep 0.05; done
+     curl -sf -o "$PROFILE" "http://127.0.0.1:$PPROF_PORT/debug/pprof/profile?seconds=$((RES > 4 ? RES - 2 : RES))") & prof=$!
+  fi
+  measure "$2" -stock $UNITS -buyers "$RESBUYERS" -dup 0 -duration "${RES}s" -no-drain
+  if [ -n "$prof" ]; then wait "$prof" || echo "no CPU profile (SECKILL_PPROF_ADDR)" >&2; fi
+  stop
+}
+
+echo "== 4/8 reservation phase: seckill serve, jwt (${RES}s, a new buyer per request, $UNITS units)" >&2
+reserve jwt reserve-jwt-0
+
+echo "== 5/8 token cost: jwt and trusted serves side by side, $PAIRS pairs of ${SLICE}s slices" >&2
+TOKEN_PORT=18083
+APP_PORT=$TOKEN_PORT PROFILE= start_serve trusted token-trusted
+side=$pid
+PROFILE= start_serve jwt token-jwt
+jwt_pid=$pid
+# A first slice to each, not counted: from then on both consumer groups drain a backlog at their throttle, as
+# they do through the rest of the step.
+APP_PORT=$TOKEN_PORT pid=$side measure warm-trusted -stock $UNITS -buyers $((SLICE * 20000)) -dup 0 -duration "${SLICE}s" -no-drain
+pid=$jwt_pid measure warm-jwt -stock $UNITS -buyers $((SLICE * 20000)) -dup 0 -duration "${SLICE}s" -no-drain
+for i in $(seq "$PAIRS"); do
+  order="jwt trusted"
+  [ $((i % 2)) = 0 ] && order="trusted jwt"
+  for mode in $order; do
+    if [ "$mode" = jwt ]; then pid=$jwt_pid; port=$APP_PORT; else pid=$side; port=$TOKEN_PORT; fi
+    APP_PORT=$port measure "token-$mode-$i" -stock $UNITS -buyers $((SLICE * 20000)) -dup 0 -duration "${SLICE}s" -no-drain
+  done
+done
+pid=$jwt_pid
+stop
+stop_side
+
+half=$(python3 -c "import json;print(max(1, int(json.load(open('$RUN/reserve-jwt-0.json'))['rps']/2)))")
+echo "== 6/8 open loop at $half req/s (half the reservation phase), ${OPEN}s" >&2
+start_serve jwt open
+measure open -stock $UNITS -buyers $((half * OPEN * 11 / 10 + 100)) -dup 0 -rate "$half" -duration "${OPEN}s" -no-drain
+stop
+
+echo "== 7/8 sold-out phase: a product of 0 units, ${SOLD}s" >&2
+start_serve jwt soldout
+measure soldout -stock 0 -buyers 50000 -repeat -dup 0 -duration "${SOLD}s" -no-drain
+stop
+
+echo "== 8/8 the sale: $BUYERS buyers, $STOCK units, drained into MySQL, invariants" >&2
+start_serve jwt sale
+measure sale -buyers "$BUYERS" -stock "$STOCK" -drain-timeout 180s
+stop
+
 python3 - "$RUN" "$C" <<'PY'
-import csv, glob, json, sys, os
+import glob, json, os, sys
 run, conns = sys.argv[1], sys.argv[2]
-bare = json.load(open(os.path.join(run, "bare.json")))
-sale = json.load(open(os.path.join(run, "sale.json")))
-half = json.load(open(os.path.join(run, "sale-half.json")))
-halfsale = json.load(open(os.path.join(run, "sale-halfsale.json")))
-auth = {m: [json.load(open(f)) for f in sorted(glob.glob(os.path.join(run, "auth-%s-*.json" % m)))] for m in ("trusted", "jwt")}
-auth["jwt"].insert(0, sale)
-rows = list(csv.reader(open(os.path.join(run, "redis.csv"))))
-redis_rps = float(rows[1][1])
-def lat(r): return "p50 %.2f  p99 %.2f  p99.9 %.2f" % (r["latencyMs"]["p50"], r["latencyMs"]["p99"], r["latencyMs"]["p999"])
+load = lambda name: json.load(open(os.path.join(run, name + ".json")))
+def rss(step):
+    try:
+        return int(open(os.path.join(run, step + "-rss.txt")).read().strip() or 0) / 1024
+    except (OSError, ValueError):
+        return 0
+steps = lambda prefix: sorted(os.path.basename(f)[:-5] for f in glob.glob(os.path.join(run, prefix + "*.json")) if not f.endswith("-cpu.json"))
+R = {s: load(s) for s in steps("")}
+CPU = {s: load(s + "-cpu") for s in R}
+def us(step, *procs):
+    """CPU µs of procs per answer of step."""
+    c, r = CPU[step], R[step]
+    return 1e6 * sum(c[p] for p in procs) / c["hz"] / max(r["requests"], 1)
+codes = lambda r: " ".join("%s×%d" % (c, n) for c, n in sorted(r["codes"].items())) + (" err×%d" % r["errors"] if r["errors"] else "") + (" (ran out of buyers)" if r.get("exhausted") else "")
+def row(label, step):
+    r, l = R[step], R[step]["latencyMs"]
+    print("%-52s %7.0f %7.2f %7.2f %7.2f %7.0f %6.0f  %s" % (label, r["rps"], l["p50"], l["p99"], l["p999"], us(step, "server"), us(step, "server", "redis", "broker", "mysql"), codes(r)))
+jwt, trusted = steps("token-jwt-"), steps("token-trusted-")
+res0 = "reserve-jwt-0"
 print()
-print("%-44s %12s   %s" % ("measurement", "req/s", "latency ms"))
-print("%-44s %12.0f   %s" % ("1 bare net/http, fixed JSON (%s conns)" % conns, bare["rps"], lat(bare)))
-print("%-44s %12.0f   %s" % ("2 redis EVALSHA reserve.lua (50 clients)", redis_rps, "p50 %s" % rows[1][4] if len(rows[1]) > 4 else ""))
-print("%-44s %12.0f   %s" % ("3 seckill bench, closed loop (%s conns)" % conns, sale["rps"], lat(sale)))
-print("%-44s %12.0f   %s" % ("3b seckill bench, open loop at %.0f/s" % half["rate"], half["rps"], lat(half)))
-print("%-44s %12.0f   %s" % ("3c same, at half the sale-phase rate (%.0f/s)" % halfsale["rate"], halfsale["rps"], lat(halfsale)))
-for mode, runs in auth.items():
-    for i, r in enumerate(runs):
-        label = "4 closed loop, %s %s" % (mode, "(run 3)" if mode == "jwt" and i == 0 else "#%d" % (i if mode == "jwt" else i + 1))
-        print("%-44s %12.0f   %s   sale phase %.0f/s" % (label, r["rps"], lat(r), r.get("saleRps", 0)))
+print("%-52s %7s %7s %7s %7s %7s %6s  %s" % ("measurement (%s connections)" % conns, "req/s", "p50 ms", "p99", "p99.9", "srv µs", "all µs", "answers"))
+row("ceiling: bare net/http, fixed JSON", "ceil-bare")
+row("ceiling: net/http + one EVALSHA of reserve.lua", "ceil-script")
+row("ceiling: the same through go-redis AutoPipeline()", "ceil-autopipeline")
+row("reservation phase: seckill serve, jwt", res0)
+def agg(label, group):
+    rs = [R[g] for g in group]
+    med = lambda k: sorted(r["latencyMs"][k] for r in rs)[len(rs) // 2]
+    print("%-52s %7.0f %7.2f %7.2f %7.2f %7.0f %6.0f  %d slices of %.0fs, medians of p50/p99/p99.9" % (label, mean([r["rps"] for r in rs]),
+        med("p50"), med("p99"), med("p999"), mean([us(g, "server") for g in group]), mean([us(g, "server", "redis", "broker", "mysql") for g in group]),
+        len(rs), mean([r["seconds"] for r in rs])))
+mean = lambda xs: sum(xs) / len(xs)
+agg("  token cost, side by side: jwt (mean)", jwt)
+agg("  token cost, side by side: trusted (mean)", trusted)
+row("open loop at %.0f/s (half the reservation phase)" % R["open"]["rate"], "open")
+row("sold-out phase: seckill serve, jwt, 0 units", "soldout")
+row("sale: %d units, closed loop, drained" % R["sale"]["stock"], "sale")
+print("(srv µs: CPU of the server under test per answer; all µs: server + Redis + broker + MariaDB, shared with other work)")
+res, script, auto, bare, opn, sold, sale = (R[k] for k in (res0, "ceil-script", "ceil-autopipeline", "ceil-bare", "open", "soldout", "sale"))
+verdict = lambda ok: "ok" if ok else "NOT MET"
 print()
-print("seckill / bare net/http ceiling   %5.1f %%" % (100 * sale["rps"] / bare["rps"]))
-print("seckill / redis script ceiling    %5.1f %%" % (100 * sale["rps"] / redis_rps))
-mean = lambda runs, k: sum(r.get(k, 0) for r in runs) / len(runs)
-for k, what in (("rps", "the whole run"), ("saleRps", "while stock lasted")):
-    j, t = mean(auth["jwt"], k), mean(auth["trusted"], k)
-    print("token verification cost, %-19s %5.1f %%  (jwt %.0f req/s, mean of %d runs; trusted %.0f req/s, mean of %d)"
-          % (what, 100 * (1 - j / t) if t else 0, j, len(auth["jwt"]), t, len(auth["trusted"])))
-print("answers  %s; sold out after %.2fs at %.0f req/s" % (sale["codes"], sale.get("soldOutAfterSeconds", 0), sale.get("saleRps", 0)))
-verdict = lambda r: "PASS" if r["invariantsOk"] else "FAIL " + "; ".join(r["invariantFailures"])
-print("drained into MySQL after %.2fs; invariants %s" % (sale.get("drainedAfterSeconds", 0),
-      " / ".join(verdict(r) for r in [sale, half, halfsale] + auth["trusted"] + auth["jwt"][1:])))
+print("%-52s %9s   %s" % ("ratio", "measured", "target"))
+r1 = res["rps"] / script["rps"]
+print("%-52s %9.2f   ≥ 1.0 (stretch 1.3)  %s;  CPU per answer: %.2f (ceiling server+Redis %.0f µs, serve+Redis+broker+MariaDB %.0f µs)" % (
+    "reservation phase / one-EVALSHA ceiling", r1, verdict(r1 >= 1), us("ceil-script", "server", "redis") / us(res0, "server", "redis", "broker", "mysql"),
+    us("ceil-script", "server", "redis"), us(res0, "server", "redis", "broker", "mysql")))
+print("%-52s %9.2f" % ("reservation phase / AutoPipeline ceiling", res["rps"] / auto["rps"]))
+print("%-52s %9.2f" % ("AutoPipeline / one-EVALSHA ceiling", auto["rps"] / script["rps"]))
+r3 = sold["rps"] / bare["rps"]
+print("%-52s %9.2f   ≥ 0.9  %s;  server CPU per answer: bare %.0f µs, sold out %.0f µs" % ("sold-out phase / bare net/http", r3, verdict(r3 >= .9), us("ceil-bare", "server"), us("soldout", "server")))
+p99 = opn["latencyMs"]["p99"]
+print("%-52s %9.2f   ≤ 10 ms  %s  (p50 %.2f, p99.9 %.2f ms; %.0f of %.0f req/s scheduled)" % ("open-loop p99 at half the reservation rate, ms", p99, verdict(p99 <= 10), opn["latencyMs"]["p50"], opn["latencyMs"]["p999"], opn["rps"], opn["rate"]))
+tj, tt = mean([R[s]["rps"] for s in jwt]), mean([R[s]["rps"] for s in trusted])
+cost = 100 * (1 - tj / tt)
+cj, ct = mean([us(s, "server") for s in jwt]), mean([us(s, "server") for s in trusted])
+pairs = sorted(100 * (1 - R[j]["rps"] / R[t]["rps"]) for j, t in zip(jwt, trusted))
+paired = pairs[len(pairs) // 2]
+print("%-52s %8.1f%%   ≤ 5 %%  %s  (pair by pair %s %%; jwt %s, trusted %s req/s, 1 - mean/mean %.1f %%)" % (
+    "token cost: 1 - jwt/trusted req/s, median of the pairs", paired, verdict(paired <= 5), "/".join("%.0f" % x for x in pairs),
+    "/".join("%.0f" % R[s]["rps"] for s in jwt), "/".join("%.0f" % R[s]["rps"] for s in trusted), cost))
+print("%-52s %8.1f%%   (serve CPU per answer: jwt %.0f µs, trusted %.0f µs, means of %d slices each)" % ("token cost: serve CPU per answer, jwt over trusted", 100 * (cj / ct - 1), cj, ct, len(jwt)))
+serves = [s for s in R if not s.startswith("ceil-")]
+peak = max(rss(s) for s in serves)
+print("%-52s %8.0fM   ≤ 150 MB  %s  (reservation phase %.0f MB)" % ("serve RSS peak (VmHWM), the highest of every serve step", peak, verdict(peak <= 150), rss(res0)))
+c = CPU[res0]
+events = (c["published"][1] or 0) - (c["published"][0] or 0)
+per = lambda k: 1e6 * c[k] / c["hz"] / events if events else 0
+share = lambda k: 100 * c[k] / c["hz"] / c["seconds"]
+print("%-52s %9.0f   (%d events in %.1fs; CPU of one core: broker %.0f%%, serve %.0f%%, Redis %.0f%%, MariaDB %.0f%%)" % (
+    "broker CPU per published event, µs (reservation phase)", per("broker"), events, c["seconds"], share("broker"), share("server"), share("redis"), share("mysql")))
+ok = "PASS" if sale["invariantsOk"] else "FAIL: " + "; ".join(sale["invariantFailures"])
+print("sale: %s; sold out after %.2fs at %.0f req/s; drained into MySQL after %.2fs; invariants %s" % (
+    codes(sale), sale.get("soldOutAfterSeconds", 0), sale.get("saleRps", 0), sale.get("drainedAfterSeconds", 0), ok))
+bad = ["%s: %s" % (s, "; ".join(R[s]["invariantFailures"])) for s in serves if s != "sale" and not R[s]["invariantsOk"]]
+for b in bad:
+    print("answers broke an invariant in " + b)
+sys.exit(0 if sale["invariantsOk"] and not bad else 1)
 PY

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seckill/seckill/loadgen"
 )
 
 // TestBuyerIdentityThroughServe: the production wiring of `seckill serve`. In jwt mode (the default) a buy without
@@ -76,14 +78,14 @@ func TestBuyerIdentityThroughServe(t *testing.T) {
 // buy is 401 and nothing is sold.
 func TestBenchMintsItsBuyersTokens(t *testing.T) {
 	a := startApp(t, nil)
-	bench := func(env map[string]string) BenchReport {
+	bench := func(env map[string]string) loadgen.Report {
 		t.Helper()
 		var out bytes.Buffer
 		args := []string{"bench", "-json", "-url", a.base, "-buyers", "60", "-stock", "20", "-c", "4", "-drain-timeout", "30s"}
 		if err := run(context.Background(), args, envOf(env), &out, io.Discard); err != nil && !strings.Contains(err.Error(), "invariant") {
 			t.Fatalf("bench: %v", err)
 		}
-		var rep BenchReport
+		var rep loadgen.Report
 		if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 			t.Fatalf("bench report %q: %v", out.String(), err)
 		}
