@@ -61,7 +61,7 @@ func (s *Server) reserve(r *http.Request) (*killResult, error) {
 		return nil, fail(http.StatusGone, "product %d is sold out", productID)
 	}
 	eventID := s.deps.NewID()
-	res, err := schema.Reserve(r.Context(), s.deps.Redis, productID, userID, qty, eventID, now)
+	res, err := schema.Reserve(r.Context(), s.deps.Scripts, productID, userID, qty, eventID, now)
 	if err != nil {
 		f := &scriptFailure{op: "reservation", nothing: "nothing was reserved", err: schema.ScriptCallError(err)}
 		if f.unknown() {
@@ -279,7 +279,7 @@ func (s *Server) settle(r *http.Request, target int, reason string) (*settleView
 	}
 	now := s.deps.Now()
 	eventID := s.deps.NewID()
-	res, err := schema.Settle(r.Context(), s.deps.Redis, productID, orderNo, target, reason, eventID, now)
+	res, err := schema.Settle(r.Context(), s.deps.Scripts, productID, orderNo, target, reason, eventID, now)
 	if err != nil {
 		f := &scriptFailure{op: "payment", nothing: "nothing changed", err: schema.ScriptCallError(err)}
 		if target == schema.StateCancelled {
