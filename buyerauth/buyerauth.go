@@ -8,12 +8,15 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -49,14 +52,30 @@ type Config struct {
 	Leeway time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// CacheSize bounds the verified tokens a Verifier remembers (see Verifier): up to twice CacheSize tokens of at
+	// most MaxCachedTokenSize bytes. Zero means DefaultCacheSize; negative turns the cache off.
+	CacheSize int
 }
 
-// Verifier checks buyer tokens. It is safe for concurrent use and keeps no state between calls.
+// DefaultCacheSize is the default Config.CacheSize: at most 2 × 16,384 remembered tokens, a few MB.
+const DefaultCacheSize = 16384
+
+// MaxCachedTokenSize is the longest token the cache keeps; longer ones are verified in full every time.
+const MaxCachedTokenSize = 512
+
+// Verifier checks buyer tokens. It is safe for concurrent use. It remembers the claims of tokens whose signature
+// it has verified, keyed by the whole token string, so that a buyer who sends the same token again (retries,
+// result polling, payment) is not charged the parse and the signature again: a token string that verified once
+// carries the same signed claims every time. The claims of a remembered token are validated again on every call
+// with the same rules as a first one (exp, nbf, iat, leeway, the clock), so an expired token is refused exactly
+// as it would be uncached. Only tokens that verified are remembered; a refusal is never cached.
 type Verifier struct {
 	secret    any // []byte, boxed once rather than on every key lookup
 	publicKey crypto.PublicKey
 	publicAlg string
 	parser    *jwt.Parser
+	validator *jwt.Validator // the parser's claim rules, for remembered tokens
+	cache     *tokenCache    // nil: off
 }
 
 // NewVerifier returns a Verifier for cfg.
@@ -91,6 +110,13 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		opts = append(opts, jwt.WithTimeFunc(cfg.Now))
 	}
 	v.parser = jwt.NewParser(opts...)
+	v.validator = jwt.NewValidator(opts...)
+	switch {
+	case cfg.CacheSize == 0:
+		v.cache = newTokenCache(DefaultCacheSize)
+	case cfg.CacheSize > 0:
+		v.cache = newTokenCache(cfg.CacheSize)
+	}
 	return v, nil
 }
 
@@ -112,17 +138,121 @@ func (v *Verifier) Verify(token string) (int64, error) {
 	if token == "" {
 		return 0, fmt.Errorf("%w: empty", ErrInvalidToken)
 	}
+	if v.cache != nil {
+		if c, ok := v.cache.get(token); ok {
+			if err := v.validator.Validate(&c.claims); err != nil {
+				return 0, claimsError(err)
+			}
+			return c.buyer, nil
+		}
+	}
 	var c claims
-	_, err := v.parser.ParseWithClaims(token, &c, v.key)
+	if err := v.parse(token, &c); err != nil {
+		return 0, claimsError(err)
+	}
+	buyer, err := parseSubject(c.Subject)
+	if err != nil {
+		return 0, err
+	}
+	if v.cache != nil && len(token) <= MaxCachedTokenSize {
+		v.cache.put(token, verified{claims: c, buyer: buyer})
+	}
+	return buyer, nil
+}
+
+// hs256Header is the header segment golang-jwt, like most JWT libraries, writes on an HS256 token:
+// base64url of {"alg":"HS256","typ":"JWT"}.
+var hs256Header = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+
+// parse verifies a token and decodes its claims into c. A token whose header segment is exactly hs256Header is
+// checked with the parser's own steps minus the header's JSON decoding, whose outcome is known (alg HS256, which
+// is always accepted): the signature over the first two segments with jwt.SigningMethodHS256 and the secret, then
+// the claims decoded and validated by the parser's rules. Every other token, whatever its header, goes through
+// jwt.Parser.ParseWithClaims.
+func (v *Verifier) parse(token string, c *claims) error {
+	if head, rest, ok := strings.Cut(token, "."); ok && head == hs256Header {
+		if payload, sig, ok := strings.Cut(rest, "."); ok && !strings.Contains(sig, ".") {
+			signed := token[:len(head)+1+len(payload)]
+			return v.parseHS256(signed, payload, sig, c)
+		}
+	}
+	_, err := v.parser.ParseWithClaims(token, c, v.key)
+	return err
+}
+
+func (v *Verifier) parseHS256(signed, payload, sig string, c *claims) error {
+	mac, err := v.parser.DecodeSegment(sig)
+	if err != nil {
+		return fmt.Errorf("%w: signature: %v", jwt.ErrTokenMalformed, err)
+	}
+	if err := jwt.SigningMethodHS256.Verify(signed, mac, v.secret); err != nil {
+		return fmt.Errorf("%w: %v", jwt.ErrTokenSignatureInvalid, err)
+	}
+	raw, err := v.parser.DecodeSegment(payload)
+	if err != nil {
+		return fmt.Errorf("%w: claims: %v", jwt.ErrTokenMalformed, err)
+	}
+	if err := json.Unmarshal(raw, c); err != nil {
+		return fmt.Errorf("%w: claims: %v", jwt.ErrTokenMalformed, err)
+	}
+	return v.validator.Validate(c)
+}
+
+// claimsError maps an error of the parser or the validator to the package's sentinels.
+func claimsError(err error) error {
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return 0, ErrExpired
+		return ErrExpired
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return 0, ErrNotYetValid
-	case err != nil:
-		return 0, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return ErrNotYetValid
 	}
-	return parseSubject(c.Subject)
+	return fmt.Errorf("%w: %v", ErrInvalidToken, err)
+}
+
+// verified is what the cache keeps of a token that verified: its claims, validated again on every use, and the
+// buyer its sub names.
+type verified struct {
+	claims claims
+	buyer  int64
+}
+
+// tokenCache remembers verified tokens in two generations of at most size entries each: when the current one is
+// full it becomes the previous one and the one before is dropped, so the cache never holds more than 2 × size
+// tokens, and a token used again is moved to the current generation. Safe for concurrent use.
+type tokenCache struct {
+	size      int
+	mu        sync.Mutex
+	cur, prev map[string]verified
+}
+
+func newTokenCache(size int) *tokenCache {
+	return &tokenCache{size: size, cur: make(map[string]verified)}
+}
+
+func (c *tokenCache) get(token string) (verified, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.cur[token]; ok {
+		return e, true
+	}
+	e, ok := c.prev[token]
+	if ok {
+		c.add(token, e)
+	}
+	return e, ok
+}
+
+func (c *tokenCache) put(token string, e verified) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.add(token, e)
+}
+
+func (c *tokenCache) add(token string, e verified) {
+	if len(c.cur) >= c.size {
+		c.prev, c.cur = c.cur, make(map[string]verified, c.size)
+	}
+	c.cur[token] = e
 }
 
 // claims are the claims a buyer token is checked on. The times decode as plain numbers, which costs a fifth of
