@@ -192,7 +192,7 @@ func (v *Verifier) parseHS256(signed, payload, sig string, c *claims) error {
 	if err != nil {
 		return fmt.Errorf("%w: claims: %v", jwt.ErrTokenMalformed, err)
 	}
-	if err := json.Unmarshal(raw, c); err != nil {
+	if err := c.UnmarshalJSON(raw); err != nil {
 		return fmt.Errorf("%w: claims: %v", jwt.ErrTokenMalformed, err)
 	}
 	return v.validator.Validate(c)
@@ -262,6 +262,126 @@ type claims struct {
 	ExpiresAt *float64 `json:"exp"`
 	NotBefore *float64 `json:"nbf"`
 	IssuedAt  *float64 `json:"iat"`
+}
+
+// plainClaims is claims without methods, decoded by encoding/json's rules.
+type plainClaims claims
+
+// UnmarshalJSON decodes the claims exactly as encoding/json decodes them into plainClaims. The usual shape of a
+// buyer token's claims — one flat object naming only sub, exp, nbf and iat, each at most once, sub a string of
+// printable ASCII without escapes, the times integers of at most 15 digits — is read directly, without
+// reflection; anything else, valid or not, is left to encoding/json.
+func (c *claims) UnmarshalJSON(b []byte) error {
+	if fastClaims(b, c) {
+		return nil
+	}
+	*c = claims{}
+	return json.Unmarshal(b, (*plainClaims)(c))
+}
+
+// fastClaims reads b into c when b has the usual shape (see claims.UnmarshalJSON) and reports whether it did;
+// it leaves c alone otherwise.
+func fastClaims(b []byte, c *claims) bool {
+	var out claims
+	var seen [4]bool
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipSpace(b, i+1)
+	for {
+		key, j, ok := plainString(b, i)
+		if !ok {
+			return false
+		}
+		i = skipSpace(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipSpace(b, i+1)
+		var field **float64
+		var n int
+		switch string(key) {
+		case "sub":
+			n = 0
+		case "exp":
+			n, field = 1, &out.ExpiresAt
+		case "nbf":
+			n, field = 2, &out.NotBefore
+		case "iat":
+			n, field = 3, &out.IssuedAt
+		default:
+			return false
+		}
+		if seen[n] {
+			return false
+		}
+		seen[n] = true
+		if field == nil {
+			sub, j, ok := plainString(b, i)
+			if !ok {
+				return false
+			}
+			out.Subject, i = string(sub), j
+		} else {
+			secs, j, ok := plainInteger(b, i)
+			if !ok {
+				return false
+			}
+			*field, i = &secs, j
+		}
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == '}' && skipSpace(b, i+1) == len(b) {
+			*c = out
+			return true
+		}
+		return false
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString reads a JSON string at b[i] made of printable ASCII without escapes; it returns its contents and
+// the index after its closing quote.
+func plainString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch ch := b[j]; {
+		case ch == '"':
+			return b[i+1 : j], j + 1, true
+		case ch < 0x20 || ch > 0x7e || ch == '\\':
+			return nil, 0, false
+		}
+	}
+	return nil, 0, false
+}
+
+// plainInteger reads a JSON number at b[i] written as a non-negative integer of 1 to 15 digits without a leading
+// zero (exactly representable, so its float64 is the one strconv.ParseFloat gives); it returns the value and
+// the index after it.
+func plainInteger(b []byte, i int) (float64, int, bool) {
+	var n int64
+	j := i
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' && j-i < 16 {
+		n = n*10 + int64(b[j]-'0')
+		j++
+	}
+	digits := j - i
+	if digits == 0 || digits > 15 || (digits > 1 && b[i] == '0') {
+		return 0, 0, false
+	}
+	return float64(n), j, true
 }
 
 func numericDate(secs *float64) *jwt.NumericDate {
