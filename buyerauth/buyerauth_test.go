@@ -12,6 +12,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -237,18 +238,144 @@ func TestSecretsAndMintingAreChecked(t *testing.T) {
 	}
 }
 
-// BenchmarkVerify is the cost token verification adds to every buyer request.
-func BenchmarkVerify(b *testing.B) {
-	v, err := buyerauth.NewVerifier(buyerauth.Config{Secret: secret})
-	if err != nil {
-		b.Fatal(err)
+// TestBothParsePathsAgree: a token with the usual HS256 header (checked without decoding the header) and the
+// same claims under another spelling of that header (checked by jwt.Parser in full) get the same answer, for
+// valid claims and for every kind of refusal the claims can earn.
+func TestBothParsePathsAgree(t *testing.T) {
+	v := verifier(t, buyerauth.Config{CacheSize: -1})
+	cases := map[string]jwt.MapClaims{
+		"valid":           claims(),
+		"expired":         claims("exp", now.Add(-time.Hour).Unix()),
+		"no exp":          claims("exp", nil),
+		"not yet valid":   claims("nbf", now.Add(time.Hour).Unix()),
+		"issued later":    claims("iat", now.Add(time.Hour).Unix()),
+		"sub not integer": claims("sub", "abc"),
+		"sub missing":     claims("sub", nil),
+		"exp not number":  claims("exp", "tomorrow"),
 	}
-	tok, _ := buyerauth.Mint(secret, 10_000_001, time.Hour, time.Now())
-	header := "Bearer " + tok
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := v.Buyer(header); err != nil {
-			b.Fatal(err)
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			usual := sign(t, jwt.SigningMethodHS256, secret, c)
+			if !strings.HasPrefix(usual, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.") {
+				t.Fatalf("golang-jwt wrote another header: %s", usual)
+			}
+			other := forged(`{"typ":"JWT","alg":"HS256"}`, c)
+			id1, err1 := v.Verify(usual)
+			id2, err2 := v.Verify(other)
+			if id1 != id2 || sentinel(err1) != sentinel(err2) || (name == "valid") != (id1 == 1002) {
+				t.Fatalf("usual header: %d, %v; other header: %d, %v", id1, err1, id2, err2)
+			}
+		})
+	}
+}
+
+// sentinel is the buyerauth error err wraps, nil for nil.
+func sentinel(err error) error {
+	for _, e := range []error{buyerauth.ErrTokenTooLarge, buyerauth.ErrExpired, buyerauth.ErrNotYetValid,
+		buyerauth.ErrBadSubject, buyerauth.ErrInvalidToken} {
+		if errors.Is(err, e) {
+			return e
 		}
+	}
+	return err
+}
+
+// TestRememberedTokensAreValidatedAgain: a token served from the cache is held to the same claim rules as on its
+// first use, on the verifier's clock: valid while it is, expired once exp (plus the leeway) has passed, and never
+// served again after that. A token that is not yet valid is refused and not remembered; a token whose claims were
+// swapped is a different token, verified in full and refused.
+func TestRememberedTokensAreValidatedAgain(t *testing.T) {
+	clock := now
+	v, err := buyerauth.NewVerifier(buyerauth.Config{Secret: secret, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, jwt.SigningMethodHS256, secret, claims("exp", now.Add(time.Minute).Unix()))
+	for range 3 {
+		if id, err := v.Verify(tok); err != nil || id != 1002 {
+			t.Fatalf("buyer %d, %v; want 1002", id, err)
+		}
+	}
+	clock = now.Add(time.Minute + buyerauth.DefaultLeeway - time.Second)
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatalf("within the leeway: %v", err)
+	}
+	clock = now.Add(time.Minute + buyerauth.DefaultLeeway + time.Second)
+	for range 2 {
+		if _, err := v.Verify(tok); !errors.Is(err, buyerauth.ErrExpired) {
+			t.Fatalf("after exp: %v, want ErrExpired", err)
+		}
+	}
+
+	clock = now
+	early := sign(t, jwt.SigningMethodHS256, secret, claims("nbf", now.Add(time.Hour).Unix()))
+	if _, err := v.Verify(early); !errors.Is(err, buyerauth.ErrNotYetValid) {
+		t.Fatalf("before nbf: %v, want ErrNotYetValid", err)
+	}
+	clock = now.Add(time.Hour)
+	if _, err := v.Verify(early); err != nil {
+		t.Fatalf("after nbf: %v", err)
+	}
+
+	clock = now
+	good := sign(t, jwt.SigningMethodHS256, secret, claims())
+	if _, err := v.Verify(good); err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Split(sign(t, jwt.SigningMethodHS256, secret, claims("sub", "1003")), ".")
+	parts := strings.Split(good, ".")
+	tampered := parts[0] + "." + other[1] + "." + parts[2] // buyer 1003's claims under buyer 1002's signature
+	if _, err := v.Verify(tampered); !errors.Is(err, buyerauth.ErrInvalidToken) {
+		t.Fatalf("claims swapped: %v, want ErrInvalidToken", err)
+	}
+}
+
+// TestEvictedTokensVerifyAgain: far more distinct tokens than the cache holds all verify, and each still names
+// its own buyer when used again, remembered or evicted.
+func TestEvictedTokensVerifyAgain(t *testing.T) {
+	v := verifier(t, buyerauth.Config{CacheSize: 4})
+	toks := make([]string, 20)
+	for i := range toks {
+		toks[i] = sign(t, jwt.SigningMethodHS256, secret, claims("sub", strconv.Itoa(i+1)))
+	}
+	for round := range 2 {
+		for i, tok := range toks {
+			if id, err := v.Verify(tok); err != nil || id != int64(i+1) {
+				t.Fatalf("round %d token %d: buyer %d, %v", round, i, id, err)
+			}
+		}
+	}
+}
+
+// BenchmarkVerify is the cost of one buyer token check: a token verified with the cache off (parse and
+// signature), a new token with the cache on (the same, plus remembering it: a buy of a new buyer), and a token
+// used again (served from the cache, its claims validated again).
+func BenchmarkVerify(b *testing.B) {
+	for _, c := range []struct {
+		name      string
+		cacheSize int
+		newTokens bool
+	}{{"cache_off", -1, false}, {"new_token", 0, true}, {"again", 0, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			v, err := buyerauth.NewVerifier(buyerauth.Config{Secret: secret, CacheSize: c.cacheSize})
+			if err != nil {
+				b.Fatal(err)
+			}
+			headers := make([]string, 1)
+			if c.newTokens {
+				headers = make([]string, b.N)
+			}
+			for i := range headers {
+				tok, _ := buyerauth.Mint(secret, int64(10_000_001+i), time.Hour, time.Now())
+				headers[i] = "Bearer " + tok
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := v.Buyer(headers[i%len(headers)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -53,27 +53,27 @@ func (s *Server) reserve(r *http.Request) (*killResult, error) {
 	}
 	now := s.deps.Now()
 	if s.limiter != nil && !s.limiter.allow(userID, now) {
-		s.metrics.reservations.WithLabelValues(outcomeRateLimited).Inc()
+		s.metrics.reserved(outcomeRateLimited)
 		return nil, fail(http.StatusTooManyRequests, "user %d: too many requests, slow down", userID)
 	}
 	if s.soldOut.known(productID, now) {
-		s.metrics.reservations.WithLabelValues(outcomeSoldOutCached).Inc()
+		s.metrics.reserved(outcomeSoldOutCached)
 		return nil, fail(http.StatusGone, "product %d is sold out", productID)
 	}
 	eventID := s.deps.NewID()
-	res, err := schema.Reserve(r.Context(), s.deps.Redis, productID, userID, qty, eventID, now)
+	res, err := schema.Reserve(r.Context(), s.deps.Scripts, productID, userID, qty, eventID, now)
 	if err != nil {
 		f := &scriptFailure{op: "reservation", nothing: "nothing was reserved", err: schema.ScriptCallError(err)}
 		if f.unknown() {
-			s.metrics.reservations.WithLabelValues(outcomeRedisUnknown).Inc()
+			s.metrics.reserved(outcomeRedisUnknown)
 			s.deps.Logger.Warn("reservation outcome unknown", "product_id", productID, "user_id", userID, "event_id", eventID, "err", err)
 		} else {
-			s.metrics.reservations.WithLabelValues(outcomeRedisDown).Inc()
+			s.metrics.reserved(outcomeRedisDown)
 			s.deps.Logger.Warn("reservation failed, nothing reserved", "product_id", productID, "user_id", userID, "err", err)
 		}
 		return nil, f
 	}
-	s.metrics.reservations.WithLabelValues(res.Outcome.String()).Inc()
+	s.metrics.reserved(res.Outcome.String())
 	switch res.Outcome {
 	case schema.Reserved:
 	case schema.UnknownProduct:
@@ -279,7 +279,7 @@ func (s *Server) settle(r *http.Request, target int, reason string) (*settleView
 	}
 	now := s.deps.Now()
 	eventID := s.deps.NewID()
-	res, err := schema.Settle(r.Context(), s.deps.Redis, productID, orderNo, target, reason, eventID, now)
+	res, err := schema.Settle(r.Context(), s.deps.Scripts, productID, orderNo, target, reason, eventID, now)
 	if err != nil {
 		f := &scriptFailure{op: "payment", nothing: "nothing changed", err: schema.ScriptCallError(err)}
 		if target == schema.StateCancelled {

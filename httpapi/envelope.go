@@ -1,13 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 )
 
 // envelope is every response body: {"code", "message", "data"}. For every non-200 answer the HTTP status
@@ -55,13 +55,9 @@ func decodeObject(r *http.Request, allowed ...string) (map[string]json.RawMessag
 	if len(body) > maxBody {
 		return nil, badRequest("body: larger than %d bytes", maxBody)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
 	var fields map[string]json.RawMessage
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return nil, badRequest("body: must be a JSON object")
-	}
-	if dec.More() {
-		return nil, badRequest("body: trailing data after the JSON object")
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		return nil, badRequest("%s", bodyProblem(body))
 	}
 	for name := range fields {
 		ok := false
@@ -73,6 +69,17 @@ func decodeObject(r *http.Request, allowed ...string) (map[string]json.RawMessag
 		}
 	}
 	return fields, nil
+}
+
+// bodyProblem says why a body is not one JSON object: one object followed by more data, or no object at all.
+// Only refused bodies pay for it.
+func bodyProblem(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var fields map[string]json.RawMessage
+	if dec.Decode(&fields) == nil && fields != nil {
+		return "body: trailing data after the JSON object"
+	}
+	return "body: must be a JSON object"
 }
 
 // positiveInt reads a required JSON integer > 0 (no fraction, no exponent, no string).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,18 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	latency      *prometheus.HistogramVec
 	reservations *prometheus.CounterVec
+	// byOutcome holds the reservations counter of every outcome, resolved once: the buy path counts without
+	// hashing labels.
+	byOutcome map[string]prometheus.Counter
+}
+
+// reserved counts one buy attempt with the given outcome.
+func (m *metrics) reserved(outcome string) {
+	if c, ok := m.byOutcome[outcome]; ok {
+		c.Inc()
+		return
+	}
+	m.reservations.WithLabelValues(outcome).Inc()
 }
 
 // Reservation outcomes beyond the script's own: answered before reaching Redis, or Redis failed (the script did
@@ -41,13 +54,31 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, fmt.Errorf("register http metrics: %w", err)
 		}
 	}
+	m.byOutcome = map[string]prometheus.Counter{}
 	for _, o := range schema.ReserveOutcomes {
-		m.reservations.WithLabelValues(o.String())
+		m.byOutcome[o.String()] = m.reservations.WithLabelValues(o.String())
 	}
 	for _, o := range []string{outcomeRateLimited, outcomeSoldOutCached, outcomeRedisDown, outcomeRedisUnknown} {
-		m.reservations.WithLabelValues(o)
+		m.byOutcome[o] = m.reservations.WithLabelValues(o)
 	}
 	return m, nil
+}
+
+// codeCounters are one route's request counters by status code, each resolved on its first use. Safe for
+// concurrent use.
+type codeCounters struct {
+	route  string
+	vec    *prometheus.CounterVec
+	byCode sync.Map // int -> prometheus.Counter
+}
+
+func (c *codeCounters) inc(code int) {
+	if v, ok := c.byCode.Load(code); ok {
+		v.(prometheus.Counter).Inc()
+		return
+	}
+	v, _ := c.byCode.LoadOrStore(code, c.vec.WithLabelValues(c.route, strconv.Itoa(code)))
+	v.(prometheus.Counter).Inc()
 }
 
 type statusRecorder struct {
@@ -63,11 +94,12 @@ func (r *statusRecorder) WriteHeader(code int) {
 // instrument counts requests by route and code and observes their latency.
 func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
 	lat := s.metrics.latency.WithLabelValues(route)
+	codes := &codeCounters{route: route, vec: s.metrics.requests}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		h(rec, r)
 		lat.Observe(time.Since(start).Seconds())
-		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.code)).Inc()
+		codes.inc(rec.code)
 	})
 }

@@ -86,7 +86,10 @@ type Check struct {
 
 // Deps are the server's collaborators. All are required unless said otherwise.
 type Deps struct {
-	Redis      redis.UniversalClient
+	Redis redis.UniversalClient
+	// Scripts runs the reserve and settle scripts of requests (schema.ScriptPipeline: the calls of concurrent
+	// requests share round trips); nil means Redis.
+	Scripts    redis.Scripter
 	DB         *sql.DB
 	Store      Recorder
 	Outbox     Deliverer
@@ -134,6 +137,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Buyers == nil && !cfg.TrustedBuyers {
 		return nil, errors.New("httpapi: a buyer token verifier is required unless buyers are trusted")
+	}
+	if deps.Scripts == nil {
+		deps.Scripts = deps.Redis
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

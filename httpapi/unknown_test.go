@@ -123,8 +123,9 @@ func (p *replyDropper) Refuse() {
 }
 
 // proxiedStack is a stack whose server reaches Redis through a replyDropper, with the client serve uses
-// (schema.NewClient: no automatic retry).
-func proxiedStack(t *testing.T) (*stack, *replyDropper) {
+// (schema.NewClient: no automatic retry); pipelined runs the scripts on its autopipeliner, as serve does
+// (schema.ScriptPipeline), otherwise on the client itself.
+func proxiedStack(t *testing.T, pipelined bool) (*stack, *replyDropper) {
 	t.Helper()
 	direct := schematest.RedisDB(t, schematest.RedisDBHTTPAPI)
 	if err := schema.LoadScripts(context.Background(), direct); err != nil {
@@ -134,7 +135,21 @@ func proxiedStack(t *testing.T) (*stack, *replyDropper) {
 	rdb := schema.NewClient(redis.Options{Addr: p.Addr(), DB: schematest.RedisDBHTTPAPI, DialTimeout: time.Second,
 		ReadTimeout: 2 * time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
-	return newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Redis = rdb }), p
+	var scripts redis.Scripter = rdb
+	if pipelined {
+		ap, err := schema.ScriptPipeline(rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scripts = ap
+	}
+	return newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Redis, d.Scripts = rdb, scripts }), p
+}
+
+// bothClients runs test with the scripts on the plain client and on its autopipeliner.
+func bothClients(t *testing.T, test func(t *testing.T, pipelined bool)) {
+	t.Run("plain", func(t *testing.T) { test(t, false) })
+	t.Run("autopipelined", func(t *testing.T) { test(t, true) })
 }
 
 func (s *stack) resultOf(userID, productID int64) (status, orderNo string) {
@@ -168,71 +183,77 @@ func wantUnknown(t *testing.T, r reply) {
 // back. The buyer is told the outcome is unknown (not "nothing was reserved"), the script is not run a second
 // time, and /seckill/result shows the order the buyer does hold.
 func TestKillWhoseReplyIsLostSaysTheOutcomeIsUnknown(t *testing.T) {
-	s, p := proxiedStack(t)
-	id := s.list(10)
-	before := p.scripts.Load()
-	p.armed.Store(true)
-	wantUnknown(t, s.kill(7, id))
-	if p.dropped.Load() != 1 {
-		t.Fatalf("the proxy dropped %d replies, want 1", p.dropped.Load())
-	}
-	if n := p.scripts.Load() - before; n != 1 {
-		t.Fatalf("the reserve script was sent %d times, want once (no automatic retry)", n)
-	}
-	orderNo, err := s.rdb.HGet(context.Background(), schema.KeysFor(id).Buyers, "7").Result()
-	if err != nil {
-		t.Fatalf("the buyer holds no order in redis (%v): the script should have run", err)
-	}
-	if got := s.redisStock(id); got != 9 {
-		t.Fatalf("stock %d, want 9: reserved once", got)
-	}
-	if st, no := s.resultOf(7, id); st != "PENDING" || no != orderNo {
-		t.Fatalf("result %s %s, want PENDING %s", st, no, orderNo)
-	}
+	bothClients(t, func(t *testing.T, pipelined bool) {
+		s, p := proxiedStack(t, pipelined)
+		id := s.list(10)
+		before := p.scripts.Load()
+		p.armed.Store(true)
+		wantUnknown(t, s.kill(7, id))
+		if p.dropped.Load() != 1 {
+			t.Fatalf("the proxy dropped %d replies, want 1", p.dropped.Load())
+		}
+		if n := p.scripts.Load() - before; n != 1 {
+			t.Fatalf("the reserve script was sent %d times, want once (no automatic retry)", n)
+		}
+		orderNo, err := s.rdb.HGet(context.Background(), schema.KeysFor(id).Buyers, "7").Result()
+		if err != nil {
+			t.Fatalf("the buyer holds no order in redis (%v): the script should have run", err)
+		}
+		if got := s.redisStock(id); got != 9 {
+			t.Fatalf("stock %d, want 9: reserved once", got)
+		}
+		if st, no := s.resultOf(7, id); st != "PENDING" || no != orderNo {
+			t.Fatalf("result %s %s, want PENDING %s", st, no, orderNo)
+		}
+	})
 }
 
 // TestPayWhoseReplyIsLostSaysTheOutcomeIsUnknown: the same for a payment: the order is paid in Redis, the buyer
 // is told the outcome is unknown, and /seckill/result says PAID.
 func TestPayWhoseReplyIsLostSaysTheOutcomeIsUnknown(t *testing.T) {
-	s, p := proxiedStack(t)
-	id := s.list(10)
-	r := s.kill(8, id)
-	if r.Status != http.StatusOK {
-		t.Fatalf("kill: %d %s", r.Status, r.Message)
-	}
-	var k struct{ OrderNo string }
-	if err := json.Unmarshal(r.Data, &k); err != nil {
-		t.Fatal(err)
-	}
-	p.armed.Store(true)
-	wantUnknown(t, s.as(8, "POST", "/seckill/orders/"+k.OrderNo+"/pay", ""))
-	rec, err := s.rdb.HGet(context.Background(), schema.KeysFor(id).Orders, k.OrderNo).Result()
-	if err != nil || !strings.HasPrefix(rec, strconv.Itoa(schema.StatePaid)+"|") {
-		t.Fatalf("order record %q (%v), want it paid: the script should have run", rec, err)
-	}
-	if st, _ := s.resultOf(8, id); st != "PAID" {
-		t.Fatalf("result %s, want PAID", st)
-	}
+	bothClients(t, func(t *testing.T, pipelined bool) {
+		s, p := proxiedStack(t, pipelined)
+		id := s.list(10)
+		r := s.kill(8, id)
+		if r.Status != http.StatusOK {
+			t.Fatalf("kill: %d %s", r.Status, r.Message)
+		}
+		var k struct{ OrderNo string }
+		if err := json.Unmarshal(r.Data, &k); err != nil {
+			t.Fatal(err)
+		}
+		p.armed.Store(true)
+		wantUnknown(t, s.as(8, "POST", "/seckill/orders/"+k.OrderNo+"/pay", ""))
+		rec, err := s.rdb.HGet(context.Background(), schema.KeysFor(id).Orders, k.OrderNo).Result()
+		if err != nil || !strings.HasPrefix(rec, strconv.Itoa(schema.StatePaid)+"|") {
+			t.Fatalf("order record %q (%v), want it paid: the script should have run", rec, err)
+		}
+		if st, _ := s.resultOf(8, id); st != "PAID" {
+			t.Fatalf("result %s, want PAID", st)
+		}
+	})
 }
 
 // TestKillWithRedisUnreachableReservesNothing: when no connection to Redis can be had, the request certainly
 // never reached it: 503 "nothing was reserved", and nothing was.
 func TestKillWithRedisUnreachableReservesNothing(t *testing.T) {
-	s, p := proxiedStack(t)
-	id := s.list(10)
-	p.Refuse()
-	r := s.kill(9, id)
-	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Message, "nothing was reserved") {
-		t.Fatalf("answer %d %q, want 503 nothing was reserved", r.Status, r.Message)
-	}
-	if _, err := s.rdb.HGet(context.Background(), schema.KeysFor(id).Buyers, "9").Result(); !errors.Is(err, redis.Nil) {
-		t.Fatalf("buyer mark lookup: %v, want none", err)
-	}
-	if got := s.redisStock(id); got != 10 {
-		t.Fatalf("stock %d, want 10", got)
-	}
-	r = s.as(9, "POST", "/seckill/orders/SK"+strconv.FormatInt(id, 10)+"-00000001/cancel", "")
-	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Message, "nothing changed") {
-		t.Fatalf("cancel answer %d %q, want 503 nothing changed", r.Status, r.Message)
-	}
+	bothClients(t, func(t *testing.T, pipelined bool) {
+		s, p := proxiedStack(t, pipelined)
+		id := s.list(10)
+		p.Refuse()
+		r := s.kill(9, id)
+		if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Message, "nothing was reserved") {
+			t.Fatalf("answer %d %q, want 503 nothing was reserved", r.Status, r.Message)
+		}
+		if _, err := s.rdb.HGet(context.Background(), schema.KeysFor(id).Buyers, "9").Result(); !errors.Is(err, redis.Nil) {
+			t.Fatalf("buyer mark lookup: %v, want none", err)
+		}
+		if got := s.redisStock(id); got != 10 {
+			t.Fatalf("stock %d, want 10", got)
+		}
+		r = s.as(9, "POST", "/seckill/orders/SK"+strconv.FormatInt(id, 10)+"-00000001/cancel", "")
+		if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Message, "nothing changed") {
+			t.Fatalf("cancel answer %d %q, want 503 nothing changed", r.Status, r.Message)
+		}
+	})
 }

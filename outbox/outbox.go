@@ -199,9 +199,14 @@ func (o *Outbox) flush(batch []delivery) {
 		o.log.Warn("publish failed, leaving the events to the outbox relay", "events", len(evs), "err", err)
 		return
 	}
-	pipe := o.rdb.Pipeline()
+	// One XDEL per product carries all of its entries of the batch (a sale is mostly one product).
+	ids := map[int64][]string{}
 	for _, d := range batch {
-		pipe.XDel(ctx, schema.KeysFor(d.productID).Outbox, d.streamID)
+		ids[d.productID] = append(ids[d.productID], d.streamID)
+	}
+	pipe := o.rdb.Pipeline()
+	for productID, streamIDs := range ids {
+		pipe.XDel(ctx, schema.KeysFor(productID).Outbox, streamIDs...)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		o.metrics.ackFailures.Add(float64(len(batch)))

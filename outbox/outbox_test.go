@@ -244,6 +244,31 @@ func TestFastPathDeliversAndRemovesTheEntries(t *testing.T) {
 	}
 }
 
+// TestOneBatchOfTwoProductsLeavesBothOutboxes: the fast path removes a batch's entries with one XDEL per
+// product; entries of two products queued behind a slow publish go out in one batch, and both outboxes empty.
+func TestOneBatchOfTwoProductsLeavesBothOutboxes(t *testing.T) {
+	a, b := newRig(t, 10), newRig(t, 10)
+	gated := newGated(a.pub)
+	o, _ := a.outbox(outbox.Config{}, a.rdb, gated)
+	ra, rb := a.reserve(1, 4), b.reserve(1, 4)
+	ctx := context.Background()
+	if !o.Deliver(ctx, a.id, ra[0].streamID, ra[0].event) {
+		t.Fatal("Deliver refused")
+	}
+	<-gated.entered // the first batch is publishing; the next ones queue behind it
+	for i := 1; i < 4; i++ {
+		if !o.Deliver(ctx, a.id, ra[i].streamID, ra[i].event) || !o.Deliver(ctx, b.id, rb[i].streamID, rb[i].event) {
+			t.Fatal("Deliver refused")
+		}
+	}
+	if !o.Deliver(ctx, b.id, rb[0].streamID, rb[0].event) {
+		t.Fatal("Deliver refused")
+	}
+	close(gated.gate)
+	waitFor(t, "both outboxes empty", func() bool { return a.depth() == 0 && b.depth() == 0 })
+	a.wantDelivered(append(ra, rb...), 1)
+}
+
 // TestRelayParksAnUndecodableEntryAndGoesOn: an entry that cannot become an event no longer stalls its product:
 // it moves to the dead-letter stream with the reason (counted, never dropped) and the entries around it are
 // delivered.

@@ -85,9 +85,13 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 		return err
 	}
 	defer ob.Close()
+	scripts, err := schema.ScriptPipeline(rdb)
+	if err != nil {
+		return err
+	}
 	hcfg := httpapi.Config{AdminToken: cfg.AdminToken, MaxPerUser: cfg.MaxPerUser,
 		RatePerUser: rateOrOff(cfg.RatePerUser), TrustedBuyers: buyers == nil}
-	hdeps := httpapi.Deps{Redis: rdb, DB: db, Store: store, Outbox: ob, Registerer: reg, Gatherer: reg, Logger: log,
+	hdeps := httpapi.Deps{Redis: rdb, Scripts: scripts, DB: db, Store: store, Outbox: ob, Registerer: reg, Gatherer: reg, Logger: log,
 		Checks: readiness(cfg, rdb, db), Pages: pages, DevTokens: devTokens}
 	if buyers != nil {
 		hdeps.Buyers = buyers
