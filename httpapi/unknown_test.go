@@ -131,7 +131,7 @@ func proxiedStack(t *testing.T) (*stack, *replyDropper) {
 		t.Fatal(err)
 	}
 	p := newReplyDropper(t, schematest.RedisAddr())
-	rdb := schema.NewClient(redis.Options{Addr: p.Addr(), DB: schematest.RedisDBHTTPAPI, DialTimeout: time.Second,
+	rdb := schema.NewClient(redis.UniversalOptions{Addrs: []string{p.Addr()}, DB: schematest.RedisDBHTTPAPI, DialTimeout: time.Second,
 		ReadTimeout: 2 * time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
 	return newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Redis = rdb }), p

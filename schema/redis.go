@@ -186,13 +186,18 @@ type Sale struct {
 	Listed     int64 // listed (initial) stock
 }
 
-// LoadSale puts a sale into Redis unless the product is already there, and registers it in ProductsKey in the
-// same script; it reports whether it loaded it. Live stock is never overwritten, so calling it on every start
-// (warm-up) is safe.
+// LoadSale puts a sale into Redis unless the product is already there, and reports whether it loaded it. It first
+// registers the product in ProductsKey (a separate call: on Redis Cluster the set lies in another slot than the
+// product's keys), so a product is never loaded without being registered; a registered product that is not loaded
+// (a failure between the two calls) is skipped by the set's readers and loaded by the next call. Live stock is
+// never overwritten, so calling it on every start (warm-up), from any number of instances at once, is safe.
 func LoadSale(ctx context.Context, rdb redis.Cmdable, s Sale) (bool, error) {
 	k := KeysFor(s.ProductID)
-	v, err := loadScript.Run(ctx, rdb, []string{k.Stock, k.Info, ProductsKey}, s.Name, int64(s.Price),
-		unixMilli(s.Start), unixMilli(s.End), s.Stock, s.Listed, s.ProductID).Slice()
+	if err := rdb.SAdd(ctx, ProductsKey, s.ProductID).Err(); err != nil {
+		return false, fmt.Errorf("register product %d in redis: %w", s.ProductID, err)
+	}
+	v, err := loadScript.Run(ctx, rdb, []string{k.Stock, k.Info}, s.Name, int64(s.Price),
+		unixMilli(s.Start), unixMilli(s.End), s.Stock, s.Listed).Slice()
 	if err != nil {
 		return false, fmt.Errorf("load product %d into redis: %w", s.ProductID, err)
 	}

@@ -195,7 +195,7 @@ func rateOrOff(r float64) float64 {
 	return r
 }
 
-func readiness(cfg Config, rdb *redis.Client, db *sql.DB) []httpapi.Check {
+func readiness(cfg Config, rdb redis.UniversalClient, db *sql.DB) []httpapi.Check {
 	return []httpapi.Check{
 		{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 		{Name: "mysql", Ping: db.PingContext},
@@ -203,10 +203,10 @@ func readiness(cfg Config, rdb *redis.Client, db *sql.DB) []httpapi.Check {
 	}
 }
 
-// pingRocketMQ checks that the NameServer and the broker accept connections.
+// pingRocketMQ checks that the NameServers and the brokers accept connections.
 func pingRocketMQ(ctx context.Context, cfg Config) error {
 	var d net.Dialer
-	for _, a := range append(append([]string{}, cfg.Namesrv...), cfg.Broker) {
+	for _, a := range append(append([]string{}, cfg.Namesrv...), cfg.Brokers...) {
 		c, err := d.DialContext(ctx, "tcp", a)
 		if err != nil {
 			return err
@@ -221,7 +221,7 @@ func pingRocketMQ(ctx context.Context, cfg Config) error {
 // sequence (past every event sequence number MySQL has seen, with room for those in flight: schema.RestoreOrders).
 // Products already in Redis are never touched. Events still on their way to MySQL when Redis lost its data are
 // not known here: check such a product with GET /admin/products/{id}/audit.
-func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger) error {
+func warmUp(ctx context.Context, db *sql.DB, rdb redis.UniversalClient, log *slog.Logger) error {
 	rows, err := db.QueryContext(ctx, `SELECT p.id, p.product_name, p.price, p.stock, p.start_time, p.end_time,
 		COALESCE((SELECT JSON_VALUE(e.payload, '$.stock') FROM tb_event e WHERE e.event_type = ? AND e.aggregate_id = CAST(p.id AS CHAR) ORDER BY e.seq LIMIT 1), p.stock)
 		FROM tb_seckill_product p`, events.TypeProductListed)
