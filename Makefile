@@ -36,6 +36,15 @@ services-cluster:
 services-cluster-down:
 	@scripts/cluster.sh down
 
+# A sale over two serves and two consumes on the cluster stack, with one serve, one consume and one Redis master
+# killed mid-sale, checked order by order (faults.TestClusterSale). The stack stays up (make services-cluster-down).
+test-cluster: services-cluster
+	SECKILL_CLUSTER=1 $(GO) test -count=1 -v -timeout 20m -run TestClusterSale ./faults/
+
+# Its short form (about 2 minutes once the stack is up), for CI.
+test-cluster-short: services-cluster
+	SECKILL_CLUSTER=1 $(GO) test -short -count=1 -v -timeout 10m -run TestClusterSale ./faults/
+
 # Debian's chromium (and a Chinese font) for the real-browser tests of the pages; installs only what is missing.
 chromium:
 	@scripts/chromium.sh >/dev/null
