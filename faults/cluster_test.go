@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/rocketmq-client-go/v2/admin"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/schema"
@@ -102,6 +104,7 @@ func TestClusterSale(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	brokersOf(t, env["SECKILL_ROCKETMQ_NAMESRV"], "cluster-"+suffix, 2)
 	t.Logf("database %s, topic cluster-%s, products %v, logs %s/%s-*.log", dbName, suffix, products, logs, suffix)
 
 	loads := make([]*Load, len(products))
@@ -149,6 +152,27 @@ func TestClusterSale(t *testing.T) {
 		rdb.SRem(ctx, schema.ProductsKey, id)
 	}
 	_, _ = db.Exec("DROP DATABASE " + dbName)
+}
+
+// brokersOf fails the test unless topic has writable queues on want brokers.
+func brokersOf(t *testing.T, namesrv, topic string, want int) {
+	t.Helper()
+	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver(strings.Split(namesrv, ","))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = adm.Close() }()
+	queues, err := adm.FetchPublishMessageQueues(context.Background(), topic)
+	if err != nil {
+		t.Fatalf("route of %s: %v", topic, err)
+	}
+	brokers := map[string]int{}
+	for _, q := range queues {
+		brokers[q.BrokerName]++
+	}
+	if len(brokers) != want {
+		t.Fatalf("topic %s has queues on %v, want %d brokers", topic, brokers, want)
+	}
 }
 
 // clusterDatabase creates a database of its own on the stack's MariaDB and returns it, migrated, its name and DSN.
