@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
@@ -133,6 +134,11 @@ func TestClusterSale(t *testing.T) {
 	wg.Wait()
 
 	failed := false
+	defer func() {
+		// Not asserted (a kill may find nothing in flight), but shown: what the surviving instances took over.
+		t.Logf("serve-b relayed %.0f events from the outboxes; consume-b recorded %.0f duplicates",
+			metricSum(baseB, "seckill_outbox_relayed_total", ""), metricSum(opsB, "seckill_events_recorded_total", `outcome="duplicate"`))
+	}()
 	for i, id := range products {
 		c := &Check{Load: loads[i], Redis: rdb, DB: db, Listed: int64(stock)}
 		f, err := c.Run(ctx, fmt.Sprintf("cluster-product-%d", i), 3*time.Minute)
@@ -152,6 +158,27 @@ func TestClusterSale(t *testing.T) {
 		rdb.SRem(ctx, schema.ProductsKey, id)
 	}
 	_, _ = db.Exec("DROP DATABASE " + dbName)
+}
+
+// metricSum adds up the samples of metric whose labels contain label on the /metrics of base.
+func metricSum(base, metric, label string) float64 {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric) || !strings.Contains(line, label) {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }
 
 // brokersOf fails the test unless topic has writable queues on want brokers.

@@ -97,9 +97,9 @@ func EnsureTopic(ctx context.Context, nameServers []string, brokerAddr, topic st
 }
 
 // EnsureTopicOn is EnsureTopic for a cluster of brokers: with one address it is EnsureTopic; with several it
-// creates (or updates to) topic with the given number of queues on each broker and waits until the NameServers
-// route queues of as many brokers, so the topic's queues, and its load, spread over all of them. Safe for
-// concurrent use and idempotent.
+// returns at once when the NameServers route queues of topic on as many brokers, and otherwise creates (or
+// updates to) topic with the given number of queues on each broker and waits until they do, so the topic's
+// queues, and its load, spread over all of them. Safe for concurrent use and idempotent.
 func EnsureTopicOn(ctx context.Context, nameServers, brokerAddrs []string, topic string, queues int) error {
 	if len(brokerAddrs) <= 1 {
 		addr := ""
@@ -123,15 +123,26 @@ func EnsureTopicOn(ctx context.Context, nameServers, brokerAddrs []string, topic
 		return fmt.Errorf("cannot create admin client: %w", err)
 	}
 	defer func() { _ = adm.Close() }()
-	var lastErr error
+	lastErr := routedBy(ctx, nameServers, topic, len(brokerAddrs))
+	if lastErr == nil {
+		return nil
+	}
+	created := map[string]bool{}
 	for {
-		if lastErr = routedBy(ctx, adm, topic, len(brokerAddrs)); lastErr == nil {
-			return nil
-		}
 		for _, b := range brokerAddrs {
+			if created[b] {
+				continue
+			}
 			if err := adm.CreateTopic(ctx, admin.WithTopicCreate(topic), admin.WithBrokerAddrCreate(b),
 				admin.WithReadQueueNums(queues), admin.WithWriteQueueNums(queues)); err != nil {
 				lastErr = err
+				continue
+			}
+			created[b] = true
+		}
+		if len(created) == len(brokerAddrs) {
+			if lastErr = routedBy(ctx, nameServers, topic, len(brokerAddrs)); lastErr == nil {
+				return nil
 			}
 		}
 		select {
@@ -143,7 +154,13 @@ func EnsureTopicOn(ctx context.Context, nameServers, brokerAddrs []string, topic
 }
 
 // routedBy reports an error unless the NameServers route writable queues of topic on at least brokers brokers.
-func routedBy(ctx context.Context, adm admin.Admin, topic string, brokers int) error {
+// It asks through a new admin client each time: a client keeps the first route it fetched for good.
+func routedBy(ctx context.Context, nameServers []string, topic string, brokers int) error {
+	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver(nameServers)))
+	if err != nil {
+		return fmt.Errorf("cannot create admin client: %w", err)
+	}
+	defer func() { _ = adm.Close() }()
 	queues, err := adm.FetchPublishMessageQueues(ctx, topic)
 	if err != nil {
 		return err
