@@ -241,9 +241,10 @@ func (o *Outbox) publish(ctx context.Context, evs ...events.Event) error {
 	return nil
 }
 
-// Run relays until ctx is done: every Interval it walks every loaded product's outbox whose relay lease it holds
-// (schema.RelayLease: of several instances one relays each product), republishes the entries older than MinAge (by the Redis clock) in batches and removes them, parks the entries that cannot become an
-// event (schema.ParkOutbox), and updates the depth and age gauges. Errors are logged and retried on the next
+// Run relays until ctx is done: every Interval it walks every loaded product's outbox whose relay lease it can
+// take (schema.RelayLease: of several instances one relays each product at a time), republishes the entries older
+// than MinAge (by the Redis clock) in batches and removes them, parks the entries that cannot become an event
+// (schema.ParkOutbox), and updates the depth and age gauges. Errors are logged and retried on the next
 // pass. Run returns nil when ctx is cancelled.
 func (o *Outbox) Run(ctx context.Context) error {
 	t := time.NewTicker(o.cfg.Interval)
