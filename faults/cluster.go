@@ -73,6 +73,18 @@ func (s ClusterStack) Up(ctx context.Context) (map[string]string, error) {
 	return env, nil
 }
 
+// Down stops every service of the stack (the shared MariaDB is left alone unless the script started it).
+func (s ClusterStack) Down(ctx context.Context) error {
+	_, err := s.script(ctx, "down")
+	return err
+}
+
+// Running reports whether the stack's Redis Cluster answers (the script was run before and not stopped).
+func (s ClusterStack) Running(ctx context.Context) bool {
+	out, err := s.script(ctx, "status")
+	return err == nil && bytes.Contains(out, []byte("cluster   state ok"))
+}
+
 // KillRedis sends SIGKILL to the Redis node on port and returns once it is gone.
 func (s ClusterStack) KillRedis(ctx context.Context, port int) error {
 	_, err := s.script(ctx, "kill-redis", strconv.Itoa(port))

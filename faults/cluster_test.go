@@ -31,11 +31,12 @@ import (
 // promoted; the old master then rejoins as a replica). The serve that is left relays what the dead one left in
 // the outboxes, the consume that is left takes over its queues. Every answer is then checked order by order as the
 // fault suite does (Check): 0 lost, 0 phantom, 0 duplicated, conservation. The stack is the one of make
-// services-cluster; the test starts it when it is down and leaves it running. It runs only when asked:
-// SECKILL_CLUSTER=1 (make test-cluster; -short is the form for CI, make test-cluster-short).
+// services-cluster: left running when it was up, started and stopped again otherwise (SECKILL_CLUSTER_KEEP=1 keeps
+// it). It starts its own services, so it runs only when asked: SECKILL_REQUIRE_SERVICES=1 (make test runs the
+// short form) or SECKILL_CLUSTER=1 (make test-cluster, make test-cluster-short).
 func TestClusterSale(t *testing.T) {
-	if os.Getenv("SECKILL_CLUSTER") != "1" {
-		t.Skip("the cluster test runs on the cluster stack (scripts/cluster.sh): set SECKILL_CLUSTER=1 (make test-cluster)")
+	if os.Getenv("SECKILL_REQUIRE_SERVICES") != "1" && os.Getenv("SECKILL_CLUSTER") != "1" {
+		t.Skip("the cluster test starts the cluster stack (scripts/cluster.sh): set SECKILL_CLUSTER=1 (make test-cluster)")
 	}
 	stock, buyers, rate := 1000, 6000, 300.0 // per product: 18,000 buyers at 900/s in all
 	if testing.Short() {
@@ -46,6 +47,15 @@ func TestClusterSale(t *testing.T) {
 	cs := DefaultClusterStack(root)
 	ctx := context.Background()
 	upCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	if !cs.Running(upCtx) && os.Getenv("SECKILL_CLUSTER_KEEP") != "1" {
+		t.Cleanup(func() {
+			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer dcancel()
+			if err := cs.Down(dctx); err != nil {
+				t.Errorf("stop the cluster stack: %v", err)
+			}
+		})
+	}
 	env, err := cs.Up(upCtx)
 	cancel()
 	if err != nil {
