@@ -9,7 +9,7 @@ export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
 DEV_BUYER_JWT_SECRET ?= dev-buyer-jwt-secret-not-for-production
 export SECKILL_BUYER_JWT_SECRET ?= $(DEV_BUYER_JWT_SECRET)
 
-.PHONY: all build run services services-down services-status services-cluster services-cluster-down test-cluster test-cluster-short restart-broker chromium test test-race test-pubsub-full test-faults screenshots bench vet fmt clean dashboards tools prometheus prometheus-down
+.PHONY: all build run services services-down services-status services-cluster services-cluster-down run-cluster test-cluster test-cluster-short restart-broker chromium test test-race test-pubsub-full test-faults screenshots bench vet fmt clean dashboards tools prometheus prometheus-down
 
 all: build
 
@@ -35,6 +35,10 @@ services-cluster:
 
 services-cluster-down:
 	@scripts/cluster.sh down
+
+# seckill on the cluster stack: serve-a :28081 and serve-b :28082 (no consumers), consume-a and consume-b.
+run-cluster: services-cluster
+	@scripts/cluster.sh app-up
 
 # A sale over two serves and two consumes on the cluster stack, with one serve, one consume and one Redis master
 # killed mid-sale, checked order by order (faults.TestClusterSale). The stack stays up (make services-cluster-down).

@@ -5,9 +5,12 @@
 #   RocketMQ        NameServer 29876; broker-a 30911 and broker-b 31911 in one cluster (DefaultCluster), heaps 256m
 #   MariaDB         the shared one on SECKILL_CLUSTER_MYSQL_PORT (3306; started when nothing answers there),
 #                   database seckill_cluster (tests make their own)
-# Usage: scripts/cluster.sh up | down | status | env | kill-redis PORT | start-redis PORT | kill-broker a|b
-#   | start-broker a|b
+# Usage: scripts/cluster.sh up | down | status | env | app-up | app-down | kill-redis PORT | start-redis PORT
+#   | kill-broker a|b | start-broker a|b
 # `up` is idempotent (what answers is reused) and prints the SECKILL_* settings of the stack, as `env` does.
+# `app-up` builds seckill and runs it on the stack as the issue's deployment: serve-a 127.0.0.1:28081 and serve-b
+# 28082 (SECKILL_CONSUMERS=false), consume-a 28091 and consume-b 28092 (metrics), development admin token and
+# buyer secret; `app-down` (and `down`) stops them.
 # kill-redis sends SIGKILL to the Redis node on PORT; start-redis starts it again on its AOF and nodes.conf (a
 # master whose replica was promoted meanwhile rejoins as a replica). Run dir: $SECKILL_CLUSTER_RUN_DIR, default
 # .run/cluster; jars and the probe come from scripts/services.sh's cache (SECKILL_CACHE_DIR), whose functions this
@@ -97,6 +100,38 @@ SECKILL_ROCKETMQ_BROKER=127.0.0.1:${BROKERS[a]},127.0.0.1:${BROKERS[b]}
 EOF
 }
 
+# ---------------------------------------------------------------- seckill on the stack
+APPS=(serve-a:serve:28081 serve-b:serve:28082 consume-a:consume:28091 consume-b:consume:28092)
+
+app_up() {
+  mkdir -p "$CRUN/bin" "$CRUN/app"
+  (cd "$ROOT" && go build -o "$CRUN/bin/seckill" ./cmd/seckill)
+  local line env=() a name cmd port
+  while IFS= read -r line; do [[ $line == SECKILL_* ]] && env+=("$line"); done < <(print_env)
+  for a in "${APPS[@]}"; do
+    IFS=: read -r name cmd port <<<"$a"
+    if port_open "$port"; then log "$name already answering on 127.0.0.1:$port"; continue; fi
+    env "${env[@]}" SECKILL_HTTP_ADDR=127.0.0.1:$port SECKILL_CONSUMERS=$([[ $cmd == serve ]] && echo false || echo true) \
+      SECKILL_ADMIN_TOKEN=${SECKILL_ADMIN_TOKEN:-dev-admin-token} \
+      SECKILL_BUYER_JWT_SECRET=${SECKILL_BUYER_JWT_SECRET:-dev-buyer-jwt-secret-not-for-production} \
+      nohup "$CRUN/bin/seckill" "$cmd" >>"$CRUN/app/$name.log" 2>&1 &
+    echo $! >"$CRUN/app/$name.pid"
+  done
+  for a in "${APPS[@]}"; do
+    IFS=: read -r name cmd port <<<"$a"
+    local path=/healthz; [[ $cmd == serve ]] && path=/readyz
+    wait_until "$name" 120 "$CRUN/app/$name.pid" curl -sf "http://127.0.0.1:$port$path" \
+      || { tail -5 "$CRUN/app/$name.log" >&2; die "$name did not get ready"; }
+    log "$name up on http://127.0.0.1:$port (log $CRUN/app/$name.log)"
+  done
+}
+
+app_down() { # all at once: each serve drains for SECKILL_SHUTDOWN_DRAIN first
+  local a name pids=()
+  for a in "${APPS[@]}"; do name=${a%%:*}; stop_pidfile "$name" "$CRUN/app/$name.pid" 30 & pids+=($!); done
+  wait "${pids[@]}"
+}
+
 cluster_status() {
   local p s
   for p in "${REDIS_MASTERS[@]}" "${REDIS_REPLICAS[@]}"; do
@@ -123,6 +158,7 @@ case ${1:-up} in
     print_env
     ;;
   down)
+    app_down
     (broker_env a; broker_down)
     (broker_env b; broker_down)
     stop_pidfile "rocketmq namesrv" "$CRUN/namesrv.pid" 30
@@ -131,9 +167,11 @@ case ${1:-up} in
     ;;
   status) cluster_status ;;
   env) print_env ;;
+  app-up) app_up ;;
+  app-down) app_down ;;
   kill-redis) kill_pidfile "redis ${2:?port}" "$CRUN/redis-$2.pid" ;;
   start-redis) node_up "${2:?port}"; wait_until "redis cluster state ok" 60 "" cluster_ok ;;
   kill-broker) (broker_env "${2:?a or b}"; kill_pidfile "rocketmq broker-$2" "$RUN/broker.pid") ;;
   start-broker) rmq_probe_build; cluster_broker_up "${2:?a or b}" ;;
-  *) echo "usage: $0 up|down|status|env|kill-redis PORT|start-redis PORT|kill-broker a|b|start-broker a|b" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|app-up|app-down|kill-redis PORT|start-redis PORT|kill-broker a|b|start-broker a|b" >&2; exit 2 ;;
 esac
