@@ -66,8 +66,9 @@ redis_cluster_up() {
 }
 
 redis_cluster_down() {
-  local p
-  for p in "${REDIS_MASTERS[@]}" "${REDIS_REPLICAS[@]}"; do stop_pidfile "redis $p" "$CRUN/redis-$p.pid" 20; done
+  local p pids=()
+  for p in "${REDIS_MASTERS[@]}" "${REDIS_REPLICAS[@]}"; do stop_pidfile "redis $p" "$CRUN/redis-$p.pid" 20 & pids+=($!); done
+  wait "${pids[@]}"
 }
 
 # ---------------------------------------------------------------- RocketMQ: two brokers, one NameServer
@@ -159,8 +160,7 @@ case ${1:-up} in
     ;;
   down)
     app_down
-    (broker_env a; broker_down)
-    (broker_env b; broker_down)
+    (broker_env a; broker_down) & (broker_env b; broker_down) & wait
     stop_pidfile "rocketmq namesrv" "$CRUN/namesrv.pid" 30
     mysql_down
     redis_cluster_down
