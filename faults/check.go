@@ -84,7 +84,7 @@ func (f *Figures) violate(kind, format string, args ...any) {
 // drained. It reads without locking; its methods are not safe for concurrent use.
 type Check struct {
 	Load   *Load
-	Redis  *redis.Client
+	Redis  redis.UniversalClient
 	DB     *sql.DB
 	Listed int64 // the stock the product was listed with
 }

@@ -69,7 +69,10 @@ type Buyer struct {
 
 // LoadConfig shapes the sale a Load drives.
 type LoadConfig struct {
-	Base        string  // the server's base URL (http://host:port)
+	Base string // the server's base URL (http://host:port)
+	// Bases, when set, replaces Base with several servers (instances behind a load balancer): each buyer starts on
+	// one of them, in turn, and each retry goes to the next, as a balancer sends it once a server stops answering.
+	Bases       []string
 	ProductID   int64   // the product on sale
 	Buyers      int     // number of distinct buyers
 	FirstUser   int64   // user id of the first buyer; the others follow
@@ -154,24 +157,34 @@ func (l *Load) Run(ctx context.Context) {
 
 func (l *Load) buy(ctx context.Context, b *Buyer) {
 	body := fmt.Sprintf(`{"userId":%d,"productId":%d,"quantity":1}`, b.UserID, l.cfg.ProductID)
-	a := l.retrying(ctx, b, func() Answer { return l.call(ctx, OpKill, http.MethodPost, "/seckill/kill", body) })
+	a := l.retrying(ctx, b, func(base string) Answer {
+		return l.call(ctx, base, OpKill, http.MethodPost, "/seckill/kill", body)
+	})
 	if !a.Reserved() || b.Action == "" {
 		return
 	}
 	path := fmt.Sprintf("/seckill/orders/%s/%s?userId=%d", a.OrderNo, b.Action, b.UserID)
 	orderNo := a.OrderNo
-	l.retrying(ctx, b, func() Answer {
-		a := l.call(ctx, b.Action, http.MethodPost, path, "")
+	l.retrying(ctx, b, func(base string) Answer {
+		a := l.call(ctx, base, b.Action, http.MethodPost, path, "")
 		a.OrderNo = orderNo
 		return a
 	})
 }
 
+// base returns the server of a buyer's attempt-th try (see LoadConfig.Bases).
+func (l *Load) base(b *Buyer, attempt int) string {
+	if len(l.cfg.Bases) == 0 {
+		return l.cfg.Base
+	}
+	return l.cfg.Bases[(int(b.UserID)+attempt)%len(l.cfg.Bases)]
+}
+
 // retrying records the answers of do until one settles the request or RetryFor passed, and returns the last.
-func (l *Load) retrying(ctx context.Context, b *Buyer, do func() Answer) Answer {
+func (l *Load) retrying(ctx context.Context, b *Buyer, do func(base string) Answer) Answer {
 	deadline := time.Now().Add(l.cfg.RetryFor)
-	for {
-		a := do()
+	for attempt := 0; ; attempt++ {
+		a := do(l.base(b, attempt))
 		b.Answers = append(b.Answers, a)
 		if !a.retryable() || time.Now().After(deadline) || ctx.Err() != nil {
 			return a
@@ -183,17 +196,24 @@ func (l *Load) retrying(ctx context.Context, b *Buyer, do func() Answer) Answer 
 	}
 }
 
-// Resolve asks /seckill/result for the buyer's order and records the answer (OpResult).
+// Resolve asks /seckill/result for the buyer's order and records the answer (OpResult); with several servers
+// (Bases) it asks each in turn until one answers.
 func (l *Load) Resolve(ctx context.Context, b *Buyer) Answer {
-	a := l.call(ctx, OpResult, http.MethodGet,
-		fmt.Sprintf("/seckill/result?userId=%d&productId=%d", b.UserID, l.cfg.ProductID), "")
+	var a Answer
+	for attempt := range max(len(l.cfg.Bases), 1) {
+		a = l.call(ctx, l.base(b, attempt), OpResult, http.MethodGet,
+			fmt.Sprintf("/seckill/result?userId=%d&productId=%d", b.UserID, l.cfg.ProductID), "")
+		if a.Status != 0 {
+			break
+		}
+	}
 	b.Answers = append(b.Answers, a)
 	return a
 }
 
-func (l *Load) call(ctx context.Context, op, method, path, body string) Answer {
+func (l *Load) call(ctx context.Context, base, op, method, path, body string) Answer {
 	a := Answer{Op: op, At: time.Now()}
-	req, err := http.NewRequestWithContext(ctx, method, l.cfg.Base+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
 	if err != nil {
 		a.Err = err.Error()
 		return a

@@ -132,7 +132,7 @@ func proxiedStack(t *testing.T, pipelined bool) (*stack, *replyDropper) {
 		t.Fatal(err)
 	}
 	p := newReplyDropper(t, schematest.RedisAddr())
-	rdb := schema.NewClient(redis.Options{Addr: p.Addr(), DB: schematest.RedisDBHTTPAPI, DialTimeout: time.Second,
+	rdb := schema.NewClient(redis.UniversalOptions{Addrs: []string{p.Addr()}, DB: schematest.RedisDBHTTPAPI, DialTimeout: time.Second,
 		ReadTimeout: 2 * time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
 	var scripts redis.Scripter = rdb

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -43,6 +44,9 @@ type Config struct {
 	// QueueSize is how many events may wait for the fast path; beyond it Deliver leaves events to the relay.
 	// Defaults to 16384.
 	QueueSize int
+	// Instance names this process in the relay leases (schema.RelayLease): of several instances, one relays each
+	// product's outbox. Defaults to a random id.
+	Instance string
 	// Now is the process's clock, which times the fast path's Backoff; nil means time.Now. The ages of outbox
 	// entries are never taken on it: stream ids carry the Redis clock, and the relay reads that clock (TIME).
 	Now func() time.Time
@@ -73,7 +77,14 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Instance == "" {
+		c.Instance = uuid.NewString()
+	}
 }
+
+// leaseTTL is how long a relay keeps a product's lease without renewing it: longer than a batch's publish, so a
+// live relay never loses it; a dead one's products wait that long for another.
+func (c Config) leaseTTL() time.Duration { return 3*c.Interval + 5*c.PublishTimeout }
 
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
@@ -235,9 +246,10 @@ func (o *Outbox) publish(ctx context.Context, evs ...events.Event) error {
 	return nil
 }
 
-// Run relays until ctx is done: every Interval it walks every loaded product's outbox, republishes the entries
-// older than MinAge (by the Redis clock) in batches and removes them, parks the entries that cannot become an
-// event (schema.ParkOutbox), and updates the depth and age gauges. Errors are logged and retried on the next
+// Run relays until ctx is done: every Interval it walks every loaded product's outbox whose relay lease it can
+// take (schema.RelayLease: of several instances one relays each product at a time), republishes the entries older
+// than MinAge (by the Redis clock) in batches and removes them, parks the entries that cannot become an event
+// (schema.ParkOutbox), and updates the depth and age gauges. Errors are logged and retried on the next
 // pass. Run returns nil when ctx is cancelled.
 func (o *Outbox) Run(ctx context.Context) error {
 	t := time.NewTicker(o.cfg.Interval)
@@ -257,8 +269,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 // RelayOnce makes one relay pass and returns the first error met (later products are still relayed).
 func (o *Outbox) RelayOnce(ctx context.Context) error { return o.relay(ctx, o.cfg.MinAge) }
 
-// Flush publishes every entry waiting in the outbox, however young: the last pass of a process going down, once
-// its fast path is closed (entries another process is publishing at that moment may reach the broker twice).
+// Flush publishes every entry waiting in the outbox, however young, whoever holds the relay leases: the last pass
+// of a process going down, once its fast path is closed (entries another process is publishing at that moment
+// may reach the broker twice).
 func (o *Outbox) Flush(ctx context.Context) error { return o.relay(ctx, 0) }
 
 func (o *Outbox) relay(ctx context.Context, minAge time.Duration) error {
@@ -283,7 +296,7 @@ func (o *Outbox) relay(ctx context.Context, minAge time.Duration) error {
 		if err != nil {
 			continue
 		}
-		if err := o.relayProduct(ctx, id, cutoff); err != nil && firstErr == nil {
+		if err := o.relayProduct(ctx, id, cutoff, minAge > 0); err != nil && firstErr == nil {
 			firstErr = err
 		}
 		n, first, err := schema.OutboxStats(ctx, o.rdb, id)
@@ -307,11 +320,30 @@ func (o *Outbox) relay(ctx context.Context, minAge time.Duration) error {
 	return firstErr
 }
 
-func (o *Outbox) relayProduct(ctx context.Context, productID int64, cutoff time.Time) error {
+// relayProduct relays a product's entries older than cutoff. With leased, it relays only while it holds the
+// product's relay lease (taken when there is something to relay, renewed before each batch, released when done),
+// so that of several instances one relays each product at a time.
+func (o *Outbox) relayProduct(ctx context.Context, productID int64, cutoff time.Time, leased bool) error {
+	held := false
+	defer func() {
+		if held {
+			_ = schema.ReleaseRelayLease(context.WithoutCancel(ctx), o.rdb, productID, o.cfg.Instance)
+		}
+	}()
 	for {
 		entries, err := schema.ReadOutbox(ctx, o.rdb, productID, cutoff, o.cfg.BatchSize)
 		if err != nil || len(entries) == 0 {
 			return err
+		}
+		if leased {
+			ok, err := schema.RelayLease(ctx, o.rdb, productID, o.cfg.Instance, o.cfg.leaseTTL())
+			if err != nil || !ok {
+				return err
+			}
+			if !held { // read again: the previous holder may have relayed these meanwhile
+				held = true
+				continue
+			}
 		}
 		evs := make([]events.Event, 0, len(entries))
 		ids := make([]string, 0, len(entries))

@@ -324,7 +324,7 @@ func (c *checker) compareOrders(orders []schema.OrderState) {
 
 // EventSeqs returns, for one product, the highest event sequence number MySQL has seen (of a stock change or of an
 // order's status) and the number of sequenced events it applied: what warm-up restores Redis's event sequence
-// from (schema.RestoreOrders).
+// from (schema.RestoreSale).
 func EventSeqs(ctx context.Context, db *sql.DB, productID int64) (seen, applied int64, err error) {
 	err = db.QueryRowContext(ctx, `SELECT GREATEST(p.stock_seq,
 			IFNULL((SELECT MAX(o.status_seq) FROM tb_seckill_order o WHERE o.product_id = p.id), 0)), p.events_applied

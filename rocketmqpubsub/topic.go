@@ -95,6 +95,84 @@ func EnsureTopic(ctx context.Context, nameServers []string, brokerAddr, topic st
 	}
 }
 
+// EnsureTopicOn is EnsureTopic for a cluster of brokers: with one address it is EnsureTopic; with several it
+// returns at once when the NameServers route queues of topic on as many brokers, and otherwise creates (or
+// updates to) topic with the given number of queues on each broker and waits until they do, so the topic's
+// queues, and its load, spread over all of them. Safe for concurrent use and idempotent.
+func EnsureTopicOn(ctx context.Context, nameServers, brokerAddrs []string, topic string, queues int) error {
+	if len(brokerAddrs) <= 1 {
+		addr := ""
+		if len(brokerAddrs) == 1 {
+			addr = brokerAddrs[0]
+		}
+		return EnsureTopic(ctx, nameServers, addr, topic, queues)
+	}
+	if err := ValidateTopic(topic); err != nil {
+		return err
+	}
+	if err := validateNameServers(nameServers); err != nil {
+		return err
+	}
+	if queues < 1 {
+		return fmt.Errorf("invalid queue count %d for topic %s", queues, topic)
+	}
+	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver(nameServers)))
+	if err != nil {
+		return fmt.Errorf("cannot create admin client: %w", err)
+	}
+	defer func() { _ = adm.Close() }()
+	lastErr := routedBy(ctx, nameServers, topic, len(brokerAddrs))
+	if lastErr == nil {
+		return nil
+	}
+	created := map[string]bool{}
+	for {
+		for _, b := range brokerAddrs {
+			if created[b] {
+				continue
+			}
+			if err := adm.CreateTopic(ctx, admin.WithTopicCreate(topic), admin.WithBrokerAddrCreate(b),
+				admin.WithReadQueueNums(queues), admin.WithWriteQueueNums(queues)); err != nil {
+				lastErr = err
+				continue
+			}
+			created[b] = true
+		}
+		if len(created) == len(brokerAddrs) {
+			if lastErr = routedBy(ctx, nameServers, topic, len(brokerAddrs)); lastErr == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cannot create topic %s on %v: %w (last error: %v)", topic, brokerAddrs, ctx.Err(), lastErr)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// routedBy reports an error unless the NameServers route writable queues of topic on at least brokers brokers.
+// It asks through a new admin client each time: a client keeps the first route it fetched for good.
+func routedBy(ctx context.Context, nameServers []string, topic string, brokers int) error {
+	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver(nameServers)))
+	if err != nil {
+		return fmt.Errorf("cannot create admin client: %w", err)
+	}
+	defer func() { _ = adm.Close() }()
+	queues, err := adm.FetchPublishMessageQueues(ctx, topic)
+	if err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	for _, q := range queues {
+		names[q.BrokerName] = true
+	}
+	if len(names) < brokers {
+		return fmt.Errorf("topic %s routed by %d of %d brokers", topic, len(names), brokers)
+	}
+	return nil
+}
+
 func routable(ctx context.Context, adm admin.Admin, topic string) error {
 	queues, err := adm.FetchPublishMessageQueues(ctx, topic)
 	if err != nil {

@@ -11,16 +11,22 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// NewClient returns the Redis client the scripts run on: o with MaxRetries -1, so that go-redis never sends a
-// command again by itself. Its default (3 retries on EOF, connection reset, read timeout, LOADING, pool timeout)
-// would run Reserve or Settle a second time after the first run's reply was lost, and the caller would be told the
-// second run's answer ("already bought", "already paid") for the first one's effect. Script.Run's own fallback
-// (EVALSHA, then EVAL on NOSCRIPT) stays: NOSCRIPT means the script did not run. A failed call is classified by
+// NewClient returns the Redis client the scripts run on: a single-node client for one address, go-redis's cluster
+// client for several addresses or o.IsClusterMode (Redis Cluster: every script touches one product's keys, which
+// share a hash tag, so each runs whole on the shard that owns the product). Either never sends a command again by
+// itself: MaxRetries -1, and on a cluster MaxRedirects -1 (one attempt). The defaults (3 retries on EOF,
+// connection reset, read timeout, LOADING, pool timeout; on a cluster 3 more attempts, on another node after the
+// first) would run Reserve or Settle a second time after the first run's reply was lost, and the caller would be
+// told the second run's answer ("already bought", "already paid") for the first one's effect. A MOVED or ASK
+// reply (a slot that moved, a failover) is thus returned, not followed; it means the script did not run, and the
+// client reloads the slot map so that the next call goes to the new owner. Script.Run's own fallback (EVALSHA,
+// then EVAL on NOSCRIPT) stays: NOSCRIPT means the script did not run. A failed call is classified by
 // ScriptCallError and decided by the caller (the buyer, the router's retry of an idempotent handler, the next
 // relay pass).
-func NewClient(o redis.Options) *redis.Client {
+func NewClient(o redis.UniversalOptions) redis.UniversalClient {
 	o.MaxRetries = -1
-	return redis.NewClient(&o)
+	o.MaxRedirects = -1
+	return redis.NewUniversalClient(&o)
 }
 
 // ScriptPipeline returns rdb's autopipeliner (go-redis AutoPipeline), on which the request path runs Reserve and
@@ -52,9 +58,12 @@ var (
 
 // refusedBeforeRun are the error replies with which Redis refuses a script before it writes anything: it is
 // loading its dataset, busy with another script, read-only, out of memory or unable to persist (refused at the
-// script's first write, so nothing was written), or the client is not authorised.
+// script's first write, so nothing was written), the client is not authorised, or (Redis Cluster) the node does
+// not serve the script's slot (MOVED, ASK), the slot is migrating (TRYAGAIN), the cluster is down (CLUSTERDOWN) or
+// the keys span slots (CROSSSLOT).
 var refusedBeforeRun = []string{"LOADING ", "BUSY ", "NOSCRIPT ", "MASTERDOWN ", "READONLY ", "OOM ", "MISCONF ",
-	"NOREPLICAS ", "NOAUTH ", "NOPERM ", "WRONGPASS ", "ERR max number of clients"}
+	"NOREPLICAS ", "NOAUTH ", "NOPERM ", "WRONGPASS ", "ERR max number of clients", "MOVED ", "ASK ", "TRYAGAIN ",
+	"CLUSTERDOWN ", "CROSSSLOT "}
 
 // ScriptCallError wraps the error of a script call (Reserve, Settle) in ErrScriptNotRun when the script certainly
 // did not run and in ErrScriptOutcomeUnknown otherwise; nil stays nil. When in doubt it says unknown: "not run" is

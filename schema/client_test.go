@@ -32,6 +32,10 @@ func TestScriptCallErrorSaysWhetherTheScriptRan(t *testing.T) {
 		"loading":                    {redisError("LOADING Redis is loading the dataset in memory"), true},
 		"busy":                       {redisError("BUSY Redis is busy running a script"), true},
 		"out of memory":              {redisError("OOM command not allowed when used memory > 'maxmemory'."), true},
+		"moved (cluster)":            {redisError("MOVED 3999 127.0.0.1:17002"), true},
+		"ask (cluster)":              {redisError("ASK 3999 127.0.0.1:17002"), true},
+		"cluster down":               {redisError("CLUSTERDOWN The cluster is down"), true},
+		"try again (cluster)":        {redisError("TRYAGAIN Multiple keys request during rehashing of slot"), true},
 		"connection reset":           {read, false},
 		"eof":                        {io.EOF, false},
 		"deadline":                   {context.DeadlineExceeded, false},
@@ -65,7 +69,7 @@ func (redisError) RedisError()     {}
 // told sold out; one buyer's burst of 50 reserves once.
 func TestAutopipelinedReserveAnswersEachCallExactly(t *testing.T) {
 	ctx := context.Background()
-	rdb := schema.NewClient(redis.Options{Addr: schematest.RedisAddr(), PoolSize: 8})
+	rdb := schema.NewClient(redis.UniversalOptions{Addrs: []string{schematest.RedisAddr()}, PoolSize: 8})
 	t.Cleanup(func() { _ = rdb.Close() })
 	ap, err := schema.ScriptPipeline(rdb)
 	if err != nil {

@@ -46,6 +46,46 @@ func ParkOutbox(ctx context.Context, rdb redis.Cmdable, productID int64, e Outbo
 	return nil
 }
 
+// RelayLeaseKey is the key of the lease that names the one outbox relay walking a product's outbox (same hash
+// tag as the product's other keys).
+func RelayLeaseKey(productID int64) string { return KeysFor(productID).Outbox + ":relay" }
+
+// relayLeaseScript takes the lease (KEYS[1]) for owner ARGV[1] for ARGV[2] ms when it is free or already the
+// owner's, and answers 1; it answers 0 while another owner holds it.
+var relayLeaseScript = redis.NewScript(`local v = redis.call('GET', KEYS[1])
+if v == false or v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`)
+
+// relayReleaseScript ends the lease (KEYS[1]) if owner ARGV[1] holds it.
+var relayReleaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// RelayLease takes or renews, for ttl, the lease of owner on the relay of a product's outbox, and reports
+// whether owner holds it. Of any number of instances asking at once one holds it until it releases it
+// (ReleaseRelayLease) or stops renewing it for ttl (it died); the others skip the product meanwhile. The lease
+// only saves work: an entry relayed by two instances is the same event twice, which the projections record once.
+func RelayLease(ctx context.Context, rdb redis.Scripter, productID int64, owner string, ttl time.Duration) (bool, error) {
+	n, err := relayLeaseScript.Run(ctx, rdb, []string{RelayLeaseKey(productID)}, owner, ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("relay lease of product %d: %w", productID, err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseRelayLease ends owner's lease on the relay of a product's outbox; a lease another owner holds (or none)
+// is left as it is.
+func ReleaseRelayLease(ctx context.Context, rdb redis.Scripter, productID int64, owner string) error {
+	if err := relayReleaseScript.Run(ctx, rdb, []string{RelayLeaseKey(productID)}, owner).Err(); err != nil {
+		return fmt.Errorf("release relay lease of product %d: %w", productID, err)
+	}
+	return nil
+}
+
 // Age is how long the entry has waited at now, a time of the Redis clock (RedisTime): the time embedded in its
 // stream id is Redis's.
 func (e OutboxEntry) Age(now time.Time) time.Duration {

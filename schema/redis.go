@@ -19,7 +19,7 @@ import (
 //
 //	seckill:{1}:stock   string  live stock (never negative)
 //	seckill:{1}:info    hash    name, price (cents), start/end (unix ms, 0 = open), listed (initial stock),
-//	                            evskip (event sequence numbers skipped by RestoreOrders, absent = 0)
+//	                            evskip (event sequence numbers skipped by RestoreSale, absent = 0)
 //	seckill:{1}:buyers  hash    userId -> orderNo of the buyer's live order (the one-per-user mark)
 //	seckill:{1}:orders  hash    orderNo -> "state|userId|quantity" (state 0 awaiting payment, 1 paid, -1 cancelled)
 //	seckill:{1}:seq     string  order number counter
@@ -48,16 +48,19 @@ var (
 	settleSrc string
 	//go:embed redis/load.lua
 	loadSrc string
+	//go:embed redis/restore.lua
+	restoreSrc string
 
 	reserveScript = redis.NewScript(reserveSrc)
 	settleScript  = redis.NewScript(settleSrc)
 	loadScript    = redis.NewScript(loadSrc)
+	restoreScript = redis.NewScript(restoreSrc)
 )
 
 // LoadScripts loads every script into Redis ahead of the first request. Scripts run by SHA and are reloaded
 // transparently after a Redis restart (NOSCRIPT), so calling it is an optimisation, not a requirement.
 func LoadScripts(ctx context.Context, rdb redis.Scripter) error {
-	for name, s := range map[string]*redis.Script{"reserve": reserveScript, "settle": settleScript, "load": loadScript} {
+	for name, s := range map[string]*redis.Script{"reserve": reserveScript, "settle": settleScript, "load": loadScript, "restore": restoreScript} {
 		if err := s.Load(ctx, rdb).Err(); err != nil {
 			return fmt.Errorf("load %s script: %w", name, err)
 		}
@@ -186,13 +189,18 @@ type Sale struct {
 	Listed     int64 // listed (initial) stock
 }
 
-// LoadSale puts a sale into Redis unless the product is already there, and registers it in ProductsKey in the
-// same script; it reports whether it loaded it. Live stock is never overwritten, so calling it on every start
-// (warm-up) is safe.
+// LoadSale puts a sale into Redis unless the product is already there, and reports whether it loaded it. It first
+// registers the product in ProductsKey (a separate call: on Redis Cluster the set lies in another slot than the
+// product's keys), so a product is never loaded without being registered; a registered product that is not loaded
+// (a failure between the two calls) is skipped by the set's readers and loaded by the next call. Live stock is
+// never overwritten, so calling it on every start (warm-up), from any number of instances at once, is safe.
 func LoadSale(ctx context.Context, rdb redis.Cmdable, s Sale) (bool, error) {
 	k := KeysFor(s.ProductID)
-	v, err := loadScript.Run(ctx, rdb, []string{k.Stock, k.Info, ProductsKey}, s.Name, int64(s.Price),
-		unixMilli(s.Start), unixMilli(s.End), s.Stock, s.Listed, s.ProductID).Slice()
+	if err := rdb.SAdd(ctx, ProductsKey, s.ProductID).Err(); err != nil {
+		return false, fmt.Errorf("register product %d in redis: %w", s.ProductID, err)
+	}
+	v, err := loadScript.Run(ctx, rdb, []string{k.Stock, k.Info}, s.Name, int64(s.Price),
+		unixMilli(s.Start), unixMilli(s.End), s.Stock, s.Listed).Slice()
 	if err != nil {
 		return false, fmt.Errorf("load product %d into redis: %w", s.ProductID, err)
 	}
@@ -247,7 +255,7 @@ type OrderState struct {
 	State    int
 }
 
-// EventSeqMargin is how far past the highest event sequence number MySQL has seen RestoreOrders sets the
+// EventSeqMargin is how far past the highest event sequence number MySQL has seen RestoreSale sets the
 // product's event sequence. The events Redis stamped before it lost its data and that were still on their way to
 // MySQL (in RocketMQ, the retry topic or the DLQ) have numbers above what MySQL has seen; new events must be
 // numbered above all of them, so that the projection, which keeps the stock of the highest number it has seen,
@@ -255,39 +263,41 @@ type OrderState struct {
 // ~7,000 events/s holds for one product, and costs nothing: numbers only need to grow.
 const EventSeqMargin = 1_000_000
 
-// RestoreOrders puts back what a Redis that lost its data forgot about a product's orders, from the orders MySQL
-// holds: each order's state, the buyer mark of each live order (awaiting payment or paid), an order counter past
-// every known order number, so new order numbers never repeat old ones, and an event sequence of
-// seenSeq + EventSeqMargin, where seenSeq is the highest event sequence number MySQL has seen for the product
-// (numbers skipped, seenSeq + EventSeqMargin - applied, are kept in the info hash as evskip, so that the audit
-// does not wait for them; applied is the number of sequenced events MySQL applied). It only fills what is missing,
-// never lowers a counter, and is meant for warm-up, before the product is served again.
-func RestoreOrders(ctx context.Context, rdb redis.Cmdable, productID int64, orders []OrderState, seenSeq, applied int64) error {
-	k := KeysFor(productID)
-	pipe := rdb.Pipeline()
+// RestoreSale loads a sale Redis lost (warm-up) together with what MySQL knows of its orders, in one atomic
+// script on the product's shard: each order's state, the buyer mark of each live order (awaiting payment or paid),
+// an order counter past every known order number, so new order numbers never repeat old ones, and an event
+// sequence of seenSeq + EventSeqMargin, where seenSeq is the highest event sequence number MySQL has seen for the
+// product (numbers skipped, seenSeq + EventSeqMargin - applied, are kept in the info hash as evskip, so that the
+// audit does not wait for them; applied is the number of sequenced events MySQL applied). It registers the
+// product in ProductsKey first (as LoadSale does) and reports whether it loaded the sale: when the product is
+// already loaded nothing changes, so instances warming up at once, or beside a live sale, never disturb it, and
+// no instance serves the product before its orders are back.
+func RestoreSale(ctx context.Context, rdb redis.Cmdable, s Sale, orders []OrderState, seenSeq, applied int64) (bool, error) {
+	k := KeysFor(s.ProductID)
+	if err := rdb.SAdd(ctx, ProductsKey, s.ProductID).Err(); err != nil {
+		return false, fmt.Errorf("register product %d in redis: %w", s.ProductID, err)
+	}
 	var maxSeq int64
+	args := []any{s.Name, int64(s.Price), unixMilli(s.Start), unixMilli(s.End), s.Stock, s.Listed, 0,
+		seenSeq + EventSeqMargin, seenSeq + EventSeqMargin - applied}
 	for _, o := range orders {
-		pipe.HSetNX(ctx, k.Orders, o.OrderNo, fmt.Sprintf("%d|%d|%d", o.State, o.UserID, o.Quantity))
+		buyer := ""
 		if o.State != StateCancelled {
-			pipe.HSetNX(ctx, k.Buyers, strconv.FormatInt(o.UserID, 10), o.OrderNo)
+			buyer = strconv.FormatInt(o.UserID, 10)
 		}
+		args = append(args, o.OrderNo, fmt.Sprintf("%d|%d|%d", o.State, o.UserID, o.Quantity), buyer)
 		if _, seq, ok := strings.Cut(o.OrderNo, "-"); ok {
 			if n, err := strconv.ParseInt(seq, 10, 64); err == nil {
 				maxSeq = max(maxSeq, n)
 			}
 		}
 	}
-	raise := `if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
-		redis.call('SET', KEYS[1], ARGV[1]) return 1 end return 0`
-	pipe.Eval(ctx, raise, []string{k.Seq}, maxSeq)
-	// Set the event sequence and, if this call raised it, record how many numbers no event will ever carry.
-	pipe.Eval(ctx, `if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
-		redis.call('SET', KEYS[1], ARGV[1]) redis.call('HSET', KEYS[2], 'evskip', ARGV[2]) end return 0`,
-		[]string{k.EvSeq, k.Info}, seenSeq+EventSeqMargin, seenSeq+EventSeqMargin-applied)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("restore orders of product %d: %w", productID, err)
+	args[6] = maxSeq
+	v, err := restoreScript.Run(ctx, rdb, []string{k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.EvSeq}, args...).Slice()
+	if err != nil {
+		return false, fmt.Errorf("restore product %d into redis: %w", s.ProductID, err)
 	}
-	return nil
+	return code(v) == 1, nil
 }
 
 // OrderBuyer returns the buyer of an order as Redis records it (the orders hash), or 0 when Redis knows no such
@@ -321,7 +331,7 @@ type SaleState struct {
 	Stock  int64        // live stock
 	Orders []OrderState // every order Redis knows, in no particular order
 	// EventSeq is the number of events the scripts stamped that MySQL is expected to apply: the event sequence
-	// minus the numbers RestoreOrders skipped.
+	// minus the numbers RestoreSale skipped.
 	EventSeq int64
 	Outbox   int64 // entries waiting in the outbox
 }

@@ -299,21 +299,31 @@ func TestHeartbeatsTellLiveConsumers(t *testing.T) {
 	}
 }
 
-// TestRestoreOrdersAfterRedisLostItsData: a product reloaded from MySQL gets its orders, buyer marks, order
-// counter and event sequence back, so a buyer with a live order is refused, a cancelled one may buy again, new
-// order numbers never repeat old ones, and new events are numbered past every event that may be in flight.
-func TestRestoreOrdersAfterRedisLostItsData(t *testing.T) {
+// TestRestoreSaleAfterRedisLostItsData: a product reloaded from MySQL gets its orders, buyer marks, order counter
+// and event sequence back in the same step as its sale, so a buyer with a live order is refused, a cancelled one
+// may buy again, new order numbers never repeat old ones, and new events are numbered past every event that may
+// be in flight. A second restore, as from a second instance warming up, changes nothing.
+func TestRestoreSaleAfterRedisLostItsData(t *testing.T) {
 	rdb := schematest.Redis(t)
 	ctx := context.Background()
-	id := loadSale(t, 10, nil, nil)
+	id := schematest.ProductID(t, rdb)
 	no := func(n int) string { return fmt.Sprintf("SK%d-%08d", id, n) }
-	err := schema.RestoreOrders(ctx, rdb, id, []schema.OrderState{
+	sale := schema.Sale{ProductID: id, Name: "restored", Price: 100, Stock: 8, Listed: 10}
+	orders := []schema.OrderState{
 		{OrderNo: no(1), UserID: 1, Quantity: 1, State: schema.StatePaid},
 		{OrderNo: no(7), UserID: 2, Quantity: 1, State: schema.StateCancelled},
 		{OrderNo: no(3), UserID: 3, Quantity: 1, State: schema.StateAwaitingPayment},
-	}, 40, 38)
-	if err != nil {
-		t.Fatal(err)
+	}
+	restored, err := schema.RestoreSale(ctx, rdb, sale, orders, 40, 38)
+	if err != nil || !restored {
+		t.Fatalf("restore = %t, %v", restored, err)
+	}
+	if again, err := schema.RestoreSale(ctx, rdb, schema.Sale{ProductID: id, Name: "other", Stock: 1, Listed: 1},
+		[]schema.OrderState{{OrderNo: no(9), UserID: 9, Quantity: 1}}, 90, 0); err != nil || again {
+		t.Fatalf("second restore = %t, %v; want nothing done", again, err)
+	}
+	if st, err := schema.ReadSaleState(ctx, rdb, id); err != nil || st.Stock != 8 || st.Listed != 10 || len(st.Orders) != 3 {
+		t.Fatalf("after the second restore: %+v (%v), want the first one's sale", st, err)
 	}
 	if r, _ := schema.Reserve(ctx, rdb, id, 1, 1, uuid.NewString(), time.Now()); r.Outcome != schema.AlreadyBought || r.OrderNo != no(1) {
 		t.Fatalf("buyer with a paid order = %+v", r)

@@ -8,7 +8,9 @@
 # A service already answering on its port is reused; a second `up` returns within seconds.
 # Logs and pid files live in .run/, downloaded jars in .cache/ (both gitignored).
 # A second, isolated stack (the fault suite's) runs beside the default one with its own ports and run dir:
-#   SECKILL_REDIS_PORT, SECKILL_MYSQL_PORT, SECKILL_NAMESRV_PORT, SECKILL_BROKER_PORT, SECKILL_RUN_DIR, RMQ_STORE.
+#   SECKILL_REDIS_PORT, SECKILL_MYSQL_PORT, SECKILL_NAMESRV_PORT, SECKILL_BROKER_PORT, SECKILL_RUN_DIR, RMQ_STORE
+#   (and SECKILL_BROKER_NAME, SECKILL_BROKER_HEAP for a second broker of the cluster stack, scripts/cluster.sh).
+# Sourced (scripts/cluster.sh does), it defines its functions and runs nothing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,6 +27,8 @@ if [[ $BROKER_PORT == 10911 ]]; then
 else
   RMQ_STORE=${RMQ_STORE:-/dev/shm/seckill-rocketmq-$(id -u)-$BROKER_PORT}
 fi
+BROKER_NAME=${SECKILL_BROKER_NAME:-broker-a}
+BROKER_HEAP=${SECKILL_BROKER_HEAP:-"-Xms192m -Xmx384m"}
 PROBE=$CACHE/bin/rmqprobe
 
 mkdir -p "$RUN" "$CACHE/bin"
@@ -246,9 +250,10 @@ namesrv_up() {
 broker_start() {
   rmq_jars; rmq_jopts
   mkdir -p "$RMQ_STORE"
-  sed "s#@STORE@#$RMQ_STORE#g; s#@NS@#127.0.0.1:$NS_PORT#; s#@BP@#$BROKER_PORT#" \
+  sed "s#@STORE@#$RMQ_STORE#g; s#@NS@#127.0.0.1:$NS_PORT#; s#@BP@#$BROKER_PORT#; s#^brokerName=.*#brokerName=$BROKER_NAME#" \
     "$ROOT/tools/rocketmq/broker.conf.in" >"$RUN/broker.conf"
-  ROCKETMQ_HOME="$RUN/rocketmq-home" nohup java -Xms192m -Xmx384m -XX:MaxDirectMemorySize=256m -XX:MaxMetaspaceSize=192m \
+  # shellcheck disable=SC2086 # BROKER_HEAP is a list of JVM flags
+  ROCKETMQ_HOME="$RUN/rocketmq-home" nohup java $BROKER_HEAP -XX:MaxDirectMemorySize=256m -XX:MaxMetaspaceSize=192m \
     "${JOPTS[@]}" -Drmq.logback.configurationFile=rmq.broker.logback.xml \
     org.apache.rocketmq.broker.BrokerStartup -c "$RUN/broker.conf" >"$RUN/broker.log" 2>&1 &
   echo $! >"$RUN/broker.pid"
@@ -284,6 +289,8 @@ status() {
   port_open $NS_PORT && s=up || s=down; printf 'namesrv   127.0.0.1:%s  %s\n' $NS_PORT $s
   port_open $BROKER_PORT && s=up || s=down; printf 'broker    127.0.0.1:%s %s\n' $BROKER_PORT $s
 }
+
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
 
 case ${1:-up} in
   up)

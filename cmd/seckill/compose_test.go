@@ -36,10 +36,10 @@ func TestComposeEnvironmentIsAConfig(t *testing.T) {
 	}
 	for _, a := range []struct{ setting, service, def string }{
 		{"SECKILL_HTTP_ADDR", "seckill", def.HTTPAddr},
-		{"SECKILL_REDIS_ADDR", "redis", def.RedisAddr},
+		{"SECKILL_REDIS_ADDR", "redis", def.RedisAddrs[0]},
 		{"SECKILL_MYSQL_DSN", "mysql", defDSN.Addr},
 		{"SECKILL_ROCKETMQ_NAMESRV", "rmqnamesrv", def.Namesrv[0]},
-		{"SECKILL_ROCKETMQ_BROKER", "rmqbroker", def.Broker},
+		{"SECKILL_ROCKETMQ_BROKER", "rmqbroker", def.Brokers[0]},
 	} {
 		_, wantPort := deploytest.HostPort(t, "default "+a.setting, a.def)
 		if wantPort != deploytest.ContractPorts[a.service] {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/buyerauth"
 	"github.com/seckill/seckill/events"
@@ -20,10 +21,11 @@ import (
 // Config is every setting of the seckill binary, read from the environment once in main.
 type Config struct {
 	HTTPAddr        string          // SECKILL_HTTP_ADDR
-	RedisAddr       string          // SECKILL_REDIS_ADDR
+	RedisAddrs      []string        // SECKILL_REDIS_ADDR (comma-separated: several addresses are Redis Cluster's seed nodes)
+	RedisCluster    bool            // SECKILL_REDIS_CLUSTER: Redis Cluster even with one address (implied by several)
 	MySQLDSN        string          // SECKILL_MYSQL_DSN
 	Namesrv         []string        // SECKILL_ROCKETMQ_NAMESRV (comma-separated)
-	Broker          string          // SECKILL_ROCKETMQ_BROKER: where missing topics are created
+	Brokers         []string        // SECKILL_ROCKETMQ_BROKER (comma-separated): the brokers missing topics are created on
 	AdminToken      string          // SECKILL_ADMIN_TOKEN: empty means admin endpoints answer 401
 	BuyerAuth       string          // SECKILL_BUYER_AUTH: jwt (verified bearer tokens) or trusted (the request names the buyer)
 	BuyerSecret     string          // SECKILL_BUYER_JWT_SECRET: the HS256 secret of buyer tokens, required in jwt mode
@@ -51,9 +53,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	r := envReader{getenv: getenv}
 	c := Config{
 		HTTPAddr:        r.addr("SECKILL_HTTP_ADDR", "127.0.0.1:8080"),
-		RedisAddr:       r.addr("SECKILL_REDIS_ADDR", "127.0.0.1:6379"),
+		RedisCluster:    r.boolean("SECKILL_REDIS_CLUSTER", false),
 		MySQLDSN:        r.dsn("SECKILL_MYSQL_DSN", "seckill:seckill@tcp(127.0.0.1:3306)/seckill?parseTime=true"),
-		Broker:          r.addr("SECKILL_ROCKETMQ_BROKER", "127.0.0.1:10911"),
 		AdminToken:      r.str("SECKILL_ADMIN_TOKEN", ""),
 		BuyerAuth:       r.oneOf("SECKILL_BUYER_AUTH", buyerAuthJWT, buyerAuthJWT, buyerAuthTrusted),
 		BuyerSecret:     r.str("SECKILL_BUYER_JWT_SECRET", ""),
@@ -80,6 +81,8 @@ func loadConfig(getenv func(string) string) (Config, error) {
 	if c.PprofAddr != "" {
 		r.check("SECKILL_PPROF_ADDR", c.PprofAddr)
 	}
+	c.RedisAddrs = r.addrs("SECKILL_REDIS_ADDR", "127.0.0.1:6379")
+	c.Brokers = r.addrs("SECKILL_ROCKETMQ_BROKER", "127.0.0.1:10911")
 	for _, a := range strings.Split(r.str("SECKILL_ROCKETMQ_NAMESRV", "127.0.0.1:9876"), ",") {
 		c.Namesrv = append(c.Namesrv, r.check("SECKILL_ROCKETMQ_NAMESRV", strings.TrimSpace(a)))
 	}
@@ -142,6 +145,15 @@ func (r *envReader) oneOf(name, def string, allowed ...string) string {
 }
 
 func (r *envReader) addr(name, def string) string { return r.check(name, r.str(name, def)) }
+
+// addrs reads a comma-separated list of host:port.
+func (r *envReader) addrs(name, def string) []string {
+	var out []string
+	for _, a := range strings.Split(r.str(name, def), ",") {
+		out = append(out, r.check(name, strings.TrimSpace(a)))
+	}
+	return out
+}
 
 func (r *envReader) dsn(name, def string) string {
 	v := r.str(name, def)
@@ -259,6 +271,16 @@ func (c Config) buyerVerifier() (*buyerauth.Verifier, error) {
 	}
 	return v, nil
 }
+
+// redisOptions are the Redis client's options: a single node for one address, Redis Cluster for several or with
+// SECKILL_REDIS_CLUSTER=true (schema.NewClient).
+func (c Config) redisOptions() redis.UniversalOptions {
+	return redis.UniversalOptions{Addrs: c.RedisAddrs, IsClusterMode: c.RedisCluster, PoolSize: 256,
+		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+}
+
+// redisWhere names the Redis the configuration points at, for errors.
+func (c Config) redisWhere() string { return "SECKILL_REDIS_ADDR=" + strings.Join(c.RedisAddrs, ",") }
 
 // errUsage marks a command line the binary cannot run.
 var errUsage = errors.New("usage")

@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/seckill/seckill/buyerauth"
+	"github.com/seckill/seckill/schema"
 )
 
 func envOf(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
@@ -22,7 +25,7 @@ func TestConfigDefaultsAreTheContracts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"HTTPAddr": "127.0.0.1:8080", "RedisAddr": "127.0.0.1:6379",
+		"HTTPAddr": "127.0.0.1:8080", "RedisAddrs": []string{"127.0.0.1:6379"}, "RedisCluster": false,
 		"MySQLDSN": "seckill:seckill@tcp(127.0.0.1:3306)/seckill?parseTime=true",
 		"Namesrv":  []string{"127.0.0.1:9876"}, "AdminToken": "", "Topic": "seckill-topic",
 		"ConsumerGroup": "seckill-consumer", "MaxPerUser": int64(1), "Throttle": 1000,
@@ -40,10 +43,42 @@ func TestConfigDefaultsAreTheContracts(t *testing.T) {
 	}
 }
 
+// TestRedisClusterConfig: several SECKILL_REDIS_ADDR addresses, or SECKILL_REDIS_CLUSTER=true with one, make the
+// client a Redis Cluster client; one address alone stays the single-node client.
+func TestRedisClusterConfig(t *testing.T) {
+	cases := map[string]struct {
+		env     map[string]string
+		cluster bool
+	}{
+		"one address":      {map[string]string{"SECKILL_REDIS_ADDR": "127.0.0.1:6379"}, false},
+		"several":          {map[string]string{"SECKILL_REDIS_ADDR": "127.0.0.1:17001, 127.0.0.1:17002,127.0.0.1:17003"}, true},
+		"one, cluster set": {map[string]string{"SECKILL_REDIS_ADDR": "127.0.0.1:17001", "SECKILL_REDIS_CLUSTER": "true"}, true},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := loadConfig(envOf(c.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rdb := schema.NewClient(cfg.redisOptions())
+			defer rdb.Close()
+			if _, isCluster := rdb.(*redis.ClusterClient); isCluster != c.cluster {
+				t.Fatalf("addresses %v: client %T, want cluster %t", cfg.RedisAddrs, rdb, c.cluster)
+			}
+		})
+	}
+	cfg, err := loadConfig(envOf(map[string]string{"SECKILL_ROCKETMQ_BROKER": "127.0.0.1:30911,127.0.0.1:31911"}))
+	if err != nil || !reflect.DeepEqual(cfg.Brokers, []string{"127.0.0.1:30911", "127.0.0.1:31911"}) {
+		t.Fatalf("brokers %v (%v), want both", cfg.Brokers, err)
+	}
+}
+
 func TestBadConfigNamesTheVariable(t *testing.T) {
 	cases := map[string]string{
 		"SECKILL_MYSQL_DSN":         "not a dsn",
 		"SECKILL_REDIS_ADDR":        "localhost",
+		"SECKILL_REDIS_CLUSTER":     "yes please",
+		"SECKILL_ROCKETMQ_BROKER":   "127.0.0.1:30911,",
 		"SECKILL_HTTP_ADDR":         "127.0.0.1:99999",
 		"SECKILL_ROCKETMQ_NAMESRV":  "127.0.0.1:9876,nohost",
 		"SECKILL_MAX_PER_USER":      "0",

@@ -40,7 +40,7 @@ func handlersConfig(cfg Config) handlers.Config {
 // --in-place` knows consumers run), and returns once the router runs. Both stop when ctx is cancelled or the
 // router is closed; wg tracks them and a router failure goes to errs. The router handles a message only while the
 // heartbeat is fresh (see heartbeat): a consumer that replay cannot see does not write.
-func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb *redis.Client, pub message.Publisher,
+func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb redis.UniversalClient, pub message.Publisher,
 	reg prometheus.Registerer, log *slog.Logger, wg *sync.WaitGroup, errs chan<- error) (*message.Router, error) {
 	wlog := watermill.NewSlogLogger(log)
 	hcfg := handlersConfig(cfg)
@@ -62,7 +62,7 @@ func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb *redis.Clie
 			// Every handler is idempotent by event id and order-insensitive, so each queue may have
 			// cfg.InFlight messages in flight: that is what lets the Batcher share one commit among many events.
 			return rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: cfg.Namesrv,
-				BrokerAddr: cfg.Broker, ConsumerGroup: group, MaxInFlightPerQueue: cfg.InFlight}, wlog)
+				BrokerAddr: cfg.Brokers[0], ConsumerGroup: group, MaxInFlightPerQueue: cfg.InFlight}, wlog)
 		},
 		Publisher: pub, Store: batcher, Settler: handlers.RedisSettler{RDB: rdb, Publisher: pub, Topic: cfg.Topic}, DB: db, Registerer: reg,
 	}, wlog)

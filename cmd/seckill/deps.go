@@ -28,21 +28,21 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 const redisLoadTimeout = 5 * time.Minute
 
 // openRedis connects to Redis, waits while it is still loading its dataset, and loads the scripts; the error
-// names SECKILL_REDIS_ADDR. The client never retries a command by itself (schema.NewClient).
-func openRedis(ctx context.Context, cfg Config) (*redis.Client, error) {
-	rdb := schema.NewClient(redis.Options{Addr: cfg.RedisAddr, PoolSize: 256,
-		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+// names SECKILL_REDIS_ADDR. The client never retries a command by itself (schema.NewClient); it is a Redis
+// Cluster client when SECKILL_REDIS_ADDR lists several addresses or SECKILL_REDIS_CLUSTER is true.
+func openRedis(ctx context.Context, cfg Config) (redis.UniversalClient, error) {
+	rdb := schema.NewClient(cfg.redisOptions())
 	lctx, lcancel := context.WithTimeout(ctx, redisLoadTimeout)
 	defer lcancel()
 	if err := schema.WaitLoaded(lctx, rdb, 200*time.Millisecond); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("SECKILL_REDIS_ADDR=%s: redis does not answer: %w", cfg.RedisAddr, err)
+		return nil, fmt.Errorf("%s: redis does not answer: %w", cfg.redisWhere(), err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := schema.LoadScripts(ctx, rdb); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("SECKILL_REDIS_ADDR=%s: %w", cfg.RedisAddr, err)
+		return nil, fmt.Errorf("%s: %w", cfg.redisWhere(), err)
 	}
 	return rdb, nil
 }
@@ -71,11 +71,12 @@ func openMySQL(ctx context.Context, cfg Config) (*sql.DB, error) {
 	return db, nil
 }
 
-// ensureTopic creates seckill-topic (4 queues) when missing; the error names SECKILL_ROCKETMQ_NAMESRV.
+// ensureTopic creates topic (4 queues on each broker of SECKILL_ROCKETMQ_BROKER) where missing; the error names
+// SECKILL_ROCKETMQ_NAMESRV.
 func ensureTopic(ctx context.Context, cfg Config, topic string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*startTimeout)
 	defer cancel()
-	if err := rocketmqpubsub.EnsureTopic(ctx, cfg.Namesrv, cfg.Broker, topic, 4); err != nil {
+	if err := rocketmqpubsub.EnsureTopicOn(ctx, cfg.Namesrv, cfg.Brokers, topic, 4); err != nil {
 		return fmt.Errorf("SECKILL_ROCKETMQ_NAMESRV=%v: rocketmq does not answer: %w", cfg.Namesrv, err)
 	}
 	return nil
@@ -102,7 +103,7 @@ func migrate(ctx context.Context, cfg Config, stdout io.Writer) error {
 // stack is what serve and consume connect to at start: Redis (scripts loaded), MySQL (migrated), the event topic
 // and a publisher.
 type stack struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	db  *sql.DB
 	pub *rocketmqpubsub.Publisher
 }

@@ -76,7 +76,7 @@ func TestServeWaitsWhileRedisLoadsItsDataset(t *testing.T) {
 		"--loading-process-events-interval-bytes", "1024")
 	waitPong("LOADING", schema.IsLoading)
 
-	st, err := openRedis(ctx, Config{RedisAddr: addr})
+	st, err := openRedis(ctx, Config{RedisAddrs: []string{addr}})
 	if err != nil {
 		t.Fatalf("start while redis loads: %v", err)
 	}

@@ -199,7 +199,7 @@ func rateOrOff(r float64) float64 {
 	return r
 }
 
-func readiness(cfg Config, rdb *redis.Client, db *sql.DB) []httpapi.Check {
+func readiness(cfg Config, rdb redis.UniversalClient, db *sql.DB) []httpapi.Check {
 	return []httpapi.Check{
 		{Name: "redis", Ping: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 		{Name: "mysql", Ping: db.PingContext},
@@ -207,10 +207,10 @@ func readiness(cfg Config, rdb *redis.Client, db *sql.DB) []httpapi.Check {
 	}
 }
 
-// pingRocketMQ checks that the NameServer and the broker accept connections.
+// pingRocketMQ checks that the NameServers and the brokers accept connections.
 func pingRocketMQ(ctx context.Context, cfg Config) error {
 	var d net.Dialer
-	for _, a := range append(append([]string{}, cfg.Namesrv...), cfg.Broker) {
+	for _, a := range append(append([]string{}, cfg.Namesrv...), cfg.Brokers...) {
 		c, err := d.DialContext(ctx, "tcp", a)
 		if err != nil {
 			return err
@@ -222,10 +222,11 @@ func pingRocketMQ(ctx context.Context, cfg Config) error {
 
 // warmUp loads into Redis every product MySQL lists that Redis lacks (a listing interrupted between the two, or a
 // Redis that lost its data), with MySQL's stock, and puts back its orders, buyer marks, order counter and event
-// sequence (past every event sequence number MySQL has seen, with room for those in flight: schema.RestoreOrders).
-// Products already in Redis are never touched. Events still on their way to MySQL when Redis lost its data are
+// sequence (past every event sequence number MySQL has seen, with room for those in flight), all in one atomic
+// step per product (schema.RestoreSale), so another instance never serves a product half-restored. Products
+// already in Redis are never touched, so instances may warm up at once and beside a live sale. Events still on their way to MySQL when Redis lost its data are
 // not known here: check such a product with GET /admin/products/{id}/audit.
-func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger) error {
+func warmUp(ctx context.Context, db *sql.DB, rdb redis.UniversalClient, log *slog.Logger) error {
 	rows, err := db.QueryContext(ctx, `SELECT p.id, p.product_name, p.price, p.stock, p.start_time, p.end_time,
 		COALESCE((SELECT JSON_VALUE(e.payload, '$.stock') FROM tb_event e WHERE e.event_type = ? AND e.aggregate_id = CAST(p.id AS CHAR) ORDER BY e.seq LIMIT 1), p.stock)
 		FROM tb_seckill_product p`, events.TypeProductListed)
@@ -252,11 +253,14 @@ func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger
 		return fmt.Errorf("warm-up: list products: %w", err)
 	}
 	for _, s := range sales {
-		loaded, err := schema.LoadSale(ctx, rdb, s)
-		if err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
-		if !loaded {
+		// A product Redis holds is live: it is only registered again (idempotent), never touched.
+		k := schema.KeysFor(s.ProductID)
+		if n, err := rdb.Exists(ctx, k.Info).Result(); err != nil {
+			return fmt.Errorf("warm-up: product %d: %w", s.ProductID, err)
+		} else if n == 1 {
+			if err := rdb.SAdd(ctx, schema.ProductsKey, s.ProductID).Err(); err != nil {
+				return fmt.Errorf("warm-up: register product %d: %w", s.ProductID, err)
+			}
 			continue
 		}
 		orders, err := productOrders(ctx, db, s.ProductID)
@@ -267,10 +271,13 @@ func warmUp(ctx context.Context, db *sql.DB, rdb *redis.Client, log *slog.Logger
 		if err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
-		if err := schema.RestoreOrders(ctx, rdb, s.ProductID, orders, seen, applied); err != nil {
+		restored, err := schema.RestoreSale(ctx, rdb, s, orders, seen, applied)
+		if err != nil {
 			return fmt.Errorf("warm-up: %w", err)
 		}
-		log.Warn("warm-up loaded a product missing from redis", "product_id", s.ProductID, "stock", s.Stock, "orders", len(orders))
+		if restored { // false: another instance restored it meanwhile
+			log.Warn("warm-up loaded a product missing from redis", "product_id", s.ProductID, "stock", s.Stock, "orders", len(orders))
+		}
 	}
 	return nil
 }

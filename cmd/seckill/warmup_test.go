@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -49,5 +51,50 @@ func TestWarmUpTakesTheListedStockOfTheFirstListing(t *testing.T) {
 	}
 	if got, err := rdb.Get(ctx, k.Stock).Int64(); err != nil || got != 80 {
 		t.Fatalf("stock in redis %d (%v), want MySQL's 80", got, err)
+	}
+}
+
+// TestWarmUpOfMoreInstancesLeavesALiveSaleAlone: instances starting while a sale runs (two at once here) find the
+// product in Redis and change nothing: not the stock, not the orders, not the order counter or event sequence.
+func TestWarmUpOfMoreInstancesLeavesALiveSaleAlone(t *testing.T) {
+	db := schematest.MySQL(t).DB
+	rdb := schematest.Redis(t)
+	id := schematest.ProductID(t, rdb)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `INSERT INTO tb_seckill_product (id, product_name, price, stock, version,
+		create_time, update_time) VALUES (?, 'Phone', 10.00, 10, 0, NOW(3), NOW(3))`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schema.LoadSale(ctx, rdb, schema.Sale{ProductID: id, Name: "Phone", Price: 1000, Stock: 10, Listed: 10}); err != nil {
+		t.Fatal(err)
+	}
+	for user := int64(1); user <= 3; user++ { // sold in Redis, not yet in MySQL
+		if r, err := schema.Reserve(ctx, rdb, id, user, 1, uuid.NewString(), time.Now()); err != nil || r.Outcome != schema.Reserved {
+			t.Fatalf("reserve: %+v %v", r, err)
+		}
+	}
+	before, err := schema.ReadSaleState(ctx, rdb, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- warmUp(ctx, db, rdb, log) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := schema.ReadSaleState(ctx, rdb, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Stock != 7 || after.EventSeq != before.EventSeq || len(after.Orders) != 3 || after.Listed != 10 {
+		t.Fatalf("after two warm-ups: %+v, want the live sale unchanged (%+v)", after, before)
+	}
+	if r, err := schema.Reserve(ctx, rdb, id, 4, 1, uuid.NewString(), time.Now()); err != nil || r.OrderNo != fmt.Sprintf("SK%d-%08d", id, 4) {
+		t.Fatalf("next reservation %+v (%v), want order number 4", r, err)
 	}
 }

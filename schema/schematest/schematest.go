@@ -137,7 +137,7 @@ func RedisDB(t testing.TB, db int) *redis.Client {
 }
 
 // ProductID returns a product id no other test run uses, and removes its Redis keys when the test ends.
-func ProductID(t testing.TB, rdb *redis.Client) int64 {
+func ProductID(t testing.TB, rdb redis.Cmdable) int64 {
 	t.Helper()
 	var b [4]byte
 	_, _ = rand.Read(b[:])

@@ -46,7 +46,7 @@ func run(addr, redisAddr string, product, stock int64, auto bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The same client settings as `seckill serve` (cmd/seckill openRedis).
-	rdb := schema.NewClient(redis.Options{Addr: redisAddr, PoolSize: 256,
+	rdb := schema.NewClient(redis.UniversalOptions{Addrs: []string{redisAddr}, PoolSize: 256,
 		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
 	defer rdb.Close()
 	if product == 0 {
@@ -58,9 +58,9 @@ func run(addr, redisAddr string, product, stock int64, auto bool) error {
 	defer unlist(rdb, product)
 	var scripter redis.Scripter = rdb
 	if auto {
-		ap, err := rdb.AutoPipeline()
+		ap, err := schema.ScriptPipeline(rdb)
 		if err != nil {
-			return fmt.Errorf("autopipeline: %w", err)
+			return err
 		}
 		defer ap.Close()
 		scripter = ap
@@ -83,7 +83,7 @@ func run(addr, redisAddr string, product, stock int64, auto bool) error {
 
 // listProduct loads the product into Redis with stock units, open now and with no end, and takes it out of the
 // set the outbox relays walk. The scripts are loaded too, so the first request is an EVALSHA that hits.
-func listProduct(ctx context.Context, rdb *redis.Client, product, stock int64) error {
+func listProduct(ctx context.Context, rdb redis.UniversalClient, product, stock int64) error {
 	if _, err := schema.LoadSale(ctx, rdb, schema.Sale{ProductID: product, Name: "scriptserver", Price: 699900,
 		Stock: stock, Listed: stock}); err != nil {
 		return fmt.Errorf("list product %d: %w", product, err)
@@ -95,7 +95,7 @@ func listProduct(ctx context.Context, rdb *redis.Client, product, stock int64) e
 }
 
 // unlist removes the product's keys (UNLINK: its buyers, orders and outbox can be large).
-func unlist(rdb *redis.Client, product int64) {
+func unlist(rdb redis.UniversalClient, product int64) {
 	k := schema.KeysFor(product)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
