@@ -248,11 +248,18 @@ func TestFiveHundredUnitsTwoThousandBuyers(t *testing.T) {
 	if len(got) != 500 {
 		t.Fatalf("%d distinct events reached RocketMQ, want 500", len(got))
 	}
-	for id, n := range got {
-		if n != 1 {
-			t.Errorf("event %s arrived %d times", id, n)
-		}
+	// The fast path publishes each event once. A second copy comes only from the relay, which republishes an
+	// entry still in the outbox past MinAge (200 ms here) while the fast path's publish of it is in flight, as on
+	// a loaded machine: at-least-once, with every extra copy accounted for by a relayed one.
+	extra := 0
+	for _, n := range got {
+		extra += n - 1
 	}
+	republished := s.counter("seckill_outbox_relayed_total")
+	if float64(extra) > republished {
+		t.Errorf("%d extra copies reached RocketMQ but the relay republished only %v events", extra, republished)
+	}
+	t.Logf("500 events, %d extra copies, %v republished by the relay", extra, republished)
 }
 
 // TestReadinessNamesTheFailingDependency is the handler's unit test, with stub pings and no socket: a failing

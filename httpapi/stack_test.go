@@ -74,6 +74,7 @@ type stack struct {
 	topic   string
 	pub     message.Publisher
 	outbox  *outbox.Outbox
+	reg     *prometheus.Registry
 }
 
 type stackOption func(*httpapi.Config, *httpapi.Deps)
@@ -95,6 +96,7 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 	s.pub = pub
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := prometheus.NewRegistry()
+	s.reg = reg
 	s.outbox, err = outbox.New(outbox.Config{Topic: s.topic, MinAge: 200 * time.Millisecond, Interval: 100 * time.Millisecond,
 		Backoff: 300 * time.Millisecond, PublishTimeout: 2 * time.Second}, s.rdb, pub, reg, log)
 	if err != nil {
@@ -272,4 +274,23 @@ func fire(n int, req func(i int) reply) map[int]int {
 	close(start)
 	wg.Wait()
 	return codes
+}
+
+// counter reads a counter of the stack's registry (the sum over its label sets); 0 when it has no sample yet.
+func (s *stack) counter(name string) float64 {
+	s.t.Helper()
+	families, err := s.reg.Gather()
+	if err != nil {
+		s.t.Fatalf("gather metrics: %v", err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }
