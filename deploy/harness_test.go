@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/rocketmqpubsub"
 	"github.com/seckill/seckill/schema/schematest"
@@ -111,7 +112,7 @@ func publish(t *testing.T, namesrv, topic string, evts ...events.Event) {
 	}
 	defer pub.Close()
 	for _, e := range evts {
-		msg, err := events.ToMessage(e)
+		msg, err := eventmsg.ToMessage(e)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/handlers"
 	"github.com/seckill/seckill/projections"
@@ -159,7 +160,7 @@ func (h *brokerHarness) reached(uuid, topic string) bool {
 func (h *brokerHarness) publish(t *testing.T, es ...events.Event) {
 	t.Helper()
 	for _, e := range es {
-		msg, err := events.ToMessage(e)
+		msg, err := eventmsg.ToMessage(e)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/components/delay"
 	"github.com/ThreeDotsLabs/watermill/message"
 
-	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/eventmsg"
 )
 
 // deadlines publishes the payment deadlines of reservations projected at the same time in one delayed message:
@@ -71,7 +71,7 @@ func (b *deadlines) publish(batch []deadlineRequest) error {
 		return fmt.Errorf("payment deadlines: %w", err)
 	}
 	msg := message.NewMessage(watermill.NewUUID(), payload)
-	msg.Metadata.Set(events.MetadataType, PaymentTimeoutName)
+	msg.Metadata.Set(eventmsg.MetadataType, PaymentTimeoutName)
 	delay.Message(msg, delay.For(b.delay))
 	if err := b.pub.Publish(b.topic, msg); err != nil {
 		return fmt.Errorf("publish %d payment deadlines (first order %s): %w", len(ds), ds[0].OrderNo, err)

@@ -13,7 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
-	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/eventmsg"
 )
 
 // The DLQ is a topic plus a table. A message that failed after every retry is published to Config.DLQTopic by
@@ -67,7 +67,7 @@ func (p *parker) park(msg *message.Message) error {
 		original_topic = IF(`+newer+`, VALUES(original_topic), original_topic),
 		retries = IF(`+newer+`, VALUES(retries), retries), redriven_at = IF(`+newer+`, NULL, redriven_at),
 		parked_at = GREATEST(parked_at, VALUES(parked_at))`,
-		msg.UUID, msg.Metadata.Get(events.MetadataType), msg.Payload, md,
+		msg.UUID, msg.Metadata.Get(eventmsg.MetadataType), msg.Payload, md,
 		msg.Metadata.Get(middleware.ReasonForPoisonedKey), handler, original, retries,
 		parkedAt.UTC().Truncate(time.Millisecond))
 	if err != nil {

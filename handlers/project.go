@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/schema"
@@ -66,7 +67,7 @@ func newProjector(cfg Config, deps Deps, m *consumerMetrics, log watermill.Logge
 // handle dispatches a message to the function of its type. A type nobody knows is acknowledged (and counted):
 // retrying it cannot help, and a newer producer may send types this consumer does not need.
 func (p *projector) handle(msg *message.Message) error {
-	name := msg.Metadata.Get(events.MetadataType)
+	name := msg.Metadata.Get(eventmsg.MetadataType)
 	f, ok := p.funcs[name]
 	if !ok {
 		p.m.unknown.Inc()
@@ -78,7 +79,7 @@ func (p *projector) handle(msg *message.Message) error {
 
 // record decodes and records the event a message carries. A payload that does not decode is a permanent error.
 func (p *projector) record(msg *message.Message) (events.Event, projections.Outcome, error) {
-	e, err := events.FromMessage(msg)
+	e, err := eventmsg.FromMessage(msg)
 	if err != nil {
 		return nil, 0, permanent(err)
 	}

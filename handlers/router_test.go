@@ -13,6 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/handlers"
 	"github.com/seckill/seckill/projections"
@@ -114,7 +115,7 @@ func startRouter(t *testing.T, cfg handlers.Config, fail ...string) *harness {
 func (h *harness) publish(t *testing.T, es ...events.Event) {
 	t.Helper()
 	for _, e := range es {
-		msg, err := events.ToMessage(e)
+		msg, err := eventmsg.ToMessage(e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -229,7 +230,7 @@ func TestNoFactIsCompensated(t *testing.T) {
 func TestUnknownTypeIsAcknowledged(t *testing.T) {
 	h := startRouter(t, handlers.Config{})
 	msg := message.NewMessage("4b1f7a0e-0000-4000-8000-000000000001", []byte(`{}`))
-	msg.Metadata.Set(events.MetadataType, "SeckillTeleported")
+	msg.Metadata.Set(eventmsg.MetadataType, "SeckillTeleported")
 	if err := h.pubsub.Publish("seckill-topic", msg); err != nil {
 		t.Fatal(err)
 	}

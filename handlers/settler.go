@@ -8,7 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/schema"
 )
 
@@ -38,7 +38,7 @@ func (s RedisSettler) CancelOrder(ctx context.Context, productID int64, orderNo,
 	if err != nil || res.Outcome != schema.Settled || s.Publisher == nil {
 		return res, err
 	}
-	msg, err := events.ToMessage(schema.SettledEvent(productID, orderNo, schema.StateCancelled, reason, id, at, res))
+	msg, err := eventmsg.ToMessage(schema.SettledEvent(productID, orderNo, schema.StateCancelled, reason, id, at, res))
 	if err != nil {
 		return res, nil // the relay reads the entry from the outbox and reports it
 	}

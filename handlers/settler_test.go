@@ -9,6 +9,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 	"github.com/google/uuid"
 
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/handlers"
 	"github.com/seckill/seckill/schema"
@@ -50,7 +51,7 @@ func TestRedisSettlerCancelsOnce(t *testing.T) {
 	// stays).
 	select {
 	case msg := <-msgs:
-		e, err := events.FromMessage(msg)
+		e, err := eventmsg.FromMessage(msg)
 		c, ok := e.(*events.SeckillOrderCancelled)
 		if err != nil || !ok || c.OrderNo != r.OrderNo || c.Seq != 2 || c.StockAfter != 5 {
 			t.Fatalf("published %#v, %v", e, err)

@@ -187,7 +187,7 @@ func TestSaleWindow(t *testing.T) {
 // TestOneBuyerTwoHundredRequestsAtOnce: with no rate limit, all 200 requests reach the reserve script: exactly
 // one 200, the other 199 are 409.
 func TestOneBuyerTwoHundredRequestsAtOnce(t *testing.T) {
-	s := newStack(t, func(c *httpapi.Config, _ *httpapi.Deps) { c.RatePerUser = -1 })
+	s := newStack(t, func(c *httpapi.Config, _ *httpapi.Deps) { c.RatePerUser = 0 })
 	id := s.list(100)
 	codes := fire(200, func(int) reply { return s.kill(4242, id) })
 	if codes[http.StatusOK] != 1 || codes[http.StatusConflict] != 199 {

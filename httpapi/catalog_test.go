@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/httpapi"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/rocketmqpubsub"
@@ -203,7 +203,7 @@ func (s *stack) project(n int) {
 		if !ok {
 			s.t.Fatalf("%d of %d events applied before the timeout", applied, n)
 		}
-		e, err := events.FromMessage(m)
+		e, err := eventmsg.FromMessage(m)
 		if err != nil {
 			s.t.Fatal(err)
 		}

@@ -32,8 +32,8 @@ type Config struct {
 	TrustedBuyers bool
 	// MaxPerUser is the largest quantity one buyer may reserve (and hold) per product. Defaults to 1.
 	MaxPerUser int64
-	// RatePerUser is how many buy requests per second one buyer may send (token bucket). Defaults to 5; negative
-	// turns the limit off.
+	// RatePerUser is how many buy requests per second one buyer may send (token bucket); 0 turns the limit off
+	// (DefaultRatePerUser is the binary's default).
 	RatePerUser float64
 	// RateBurst is the bucket size of RatePerUser. Defaults to 5.
 	RateBurst int
@@ -46,9 +46,6 @@ func (c *Config) setDefaults() {
 	if c.MaxPerUser == 0 {
 		c.MaxPerUser = 1
 	}
-	if c.RatePerUser == 0 {
-		c.RatePerUser = 5
-	}
 	if c.RateBurst == 0 {
 		c.RateBurst = 5
 	}
@@ -57,10 +54,16 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultRatePerUser is the buy requests per second one buyer may send unless configured otherwise.
+const DefaultRatePerUser = 5
+
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
 	if c.MaxPerUser < 1 {
 		return errors.New("max per user must be at least 1")
+	}
+	if c.RatePerUser < 0 {
+		return errors.New("rate per user must not be negative (0 turns the limit off)")
 	}
 	if c.RateBurst < 1 {
 		return errors.New("rate burst must be at least 1")

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/buyerauth"
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/httpapi"
 	"github.com/seckill/seckill/outbox"
@@ -111,7 +112,7 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := httpapi.Config{AdminToken: adminToken, RatePerUser: -1}
+	cfg := httpapi.Config{AdminToken: adminToken}
 	deps := httpapi.Deps{Redis: s.rdb, DB: s.db.DB, Store: store, Outbox: s.outbox, Registerer: reg, Gatherer: reg,
 		Logger: log, Buyers: buyers}
 	for _, o := range opts {
@@ -242,7 +243,7 @@ func (s *stack) received(want int, timeout time.Duration) map[string]int {
 				}
 				continue
 			}
-			if _, err := events.FromMessage(m); err != nil {
+			if _, err := eventmsg.FromMessage(m); err != nil {
 				s.t.Errorf("undecodable message %s: %v", m.UUID, err)
 			}
 			got[m.UUID]++

@@ -22,13 +22,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/schema"
 )
 
 // Config configures the fast path and the relay.
 type Config struct {
-	// Topic the events go to. Defaults to "seckill-topic".
+	// Topic the events go to. Defaults to events.DefaultTopic.
 	Topic string
 	// PublishTimeout bounds one publish of the fast path. Defaults to 1s.
 	PublishTimeout time.Duration
@@ -54,7 +55,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Topic == "" {
-		c.Topic = "seckill-topic"
+		c.Topic = events.DefaultTopic
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = time.Second
@@ -228,7 +229,7 @@ func (o *Outbox) flush(batch []delivery) {
 func (o *Outbox) publish(ctx context.Context, evs ...events.Event) error {
 	msgs := make([]*message.Message, len(evs))
 	for i, e := range evs {
-		m, err := events.ToMessage(e)
+		m, err := eventmsg.ToMessage(e)
 		if err != nil {
 			return err
 		}

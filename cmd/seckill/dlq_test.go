@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/rocketmqpubsub"
 	"github.com/seckill/seckill/schema/schematest"
 )
@@ -34,7 +34,7 @@ func TestPoisonEventReachesTheDLQWhileHealthyEventsFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	msg, _ := events.ToMessage(poison)
+	msg, _ := eventmsg.ToMessage(poison)
 	if err := pub.Publish(a.env["SECKILL_TOPIC"], msg); err != nil {
 		t.Fatal(err)
 	}

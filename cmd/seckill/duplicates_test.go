@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/handlers"
 	"github.com/seckill/seckill/projections"
@@ -79,7 +80,7 @@ func TestSecondCopyOfEveryEventTypeThroughTheBrokerChangesNothing(t *testing.T) 
 	}
 	defer pub.Close()
 	for _, e := range stored {
-		msg, err := events.ToMessage(e)
+		msg, err := eventmsg.ToMessage(e)
 		if err != nil {
 			t.Fatal(err)
 		}

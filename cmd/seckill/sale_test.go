@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/projections/projectionstest"
@@ -92,7 +93,7 @@ func TestEveryEventDeliveredTwiceChangesNothing(t *testing.T) {
 	defer pub.Close()
 	n := 0
 	for _, e := range projectionstest.StoredEvents(t, a.db.DB, events.TypeProductListed) {
-		msg, _ := events.ToMessage(e)
+		msg, _ := eventmsg.ToMessage(e)
 		if err := pub.Publish(a.env["SECKILL_TOPIC"], msg); err != nil {
 			t.Fatal(err)
 		}

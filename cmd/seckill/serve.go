@@ -90,7 +90,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 		return err
 	}
 	hcfg := httpapi.Config{AdminToken: cfg.AdminToken, MaxPerUser: cfg.MaxPerUser,
-		RatePerUser: rateOrOff(cfg.RatePerUser), TrustedBuyers: buyers == nil}
+		RatePerUser: cfg.RatePerUser, TrustedBuyers: buyers == nil}
 	hdeps := httpapi.Deps{Redis: rdb, Scripts: scripts, DB: db, Store: store, Outbox: ob, Registerer: reg, Gatherer: reg, Logger: log,
 		Checks: readiness(cfg, rdb, db), Pages: pages, DevTokens: devTokens}
 	if buyers != nil {
@@ -190,13 +190,6 @@ func buyerPages(cfg Config) (http.Handler, httpapi.TokenMinter, error) {
 	}
 	m, err := newDevMinter(cfg.BuyerSecret)
 	return pages, m, err
-}
-
-func rateOrOff(r float64) float64 {
-	if r == 0 {
-		return -1
-	}
-	return r
 }
 
 func readiness(cfg Config, rdb redis.UniversalClient, db *sql.DB) []httpapi.Check {

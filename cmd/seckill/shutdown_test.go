@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/rocketmqpubsub"
 	"github.com/seckill/seckill/schema"
@@ -175,7 +176,7 @@ func TestSIGTERMAnswersEveryRequest(t *testing.T) {
 	for len(missing) > 0 {
 		select {
 		case m := <-msgs:
-			if e, err := events.FromMessage(m); err == nil {
+			if e, err := eventmsg.FromMessage(m); err == nil {
 				if r, ok := e.(*events.SeckillReserved); ok {
 					delete(missing, r.OrderNo)
 				}
