@@ -54,18 +54,9 @@ func DefaultConsumerGroup(topic string) string {
 // the NameServers already route it, then waits until they do. It returns when the topic is routable, or with an
 // error when ctx ends first. An existing topic is left as it is. Safe for concurrent use.
 func EnsureTopic(ctx context.Context, nameServers []string, brokerAddr, topic string, queues int) error {
-	if err := ValidateTopic(topic); err != nil {
-		return err
-	}
-	if err := validateNameServers(nameServers); err != nil {
-		return err
-	}
-	if queues < 1 {
-		return fmt.Errorf("invalid queue count %d for topic %s", queues, topic)
-	}
-	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver(nameServers)))
+	adm, err := topicAdmin(nameServers, topic, queues)
 	if err != nil {
-		return fmt.Errorf("cannot create admin client: %w", err)
+		return err
 	}
 	defer func() { _ = adm.Close() }()
 
@@ -95,6 +86,25 @@ func EnsureTopic(ctx context.Context, nameServers []string, brokerAddr, topic st
 	}
 }
 
+// topicAdmin checks the arguments of EnsureTopic and EnsureTopicOn and returns an admin client of nameServers;
+// the caller closes it.
+func topicAdmin(nameServers []string, topic string, queues int) (admin.Admin, error) {
+	if err := ValidateTopic(topic); err != nil {
+		return nil, err
+	}
+	if err := validateNameServers(nameServers); err != nil {
+		return nil, err
+	}
+	if queues < 1 {
+		return nil, fmt.Errorf("invalid queue count %d for topic %s", queues, topic)
+	}
+	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver(nameServers)))
+	if err != nil {
+		return nil, fmt.Errorf("cannot create admin client: %w", err)
+	}
+	return adm, nil
+}
+
 // EnsureTopicOn is EnsureTopic for a cluster of brokers: with one address it is EnsureTopic; with several it
 // returns at once when the NameServers route queues of topic on as many brokers, and otherwise creates (or
 // updates to) topic with the given number of queues on each broker and waits until they do, so the topic's
@@ -107,18 +117,9 @@ func EnsureTopicOn(ctx context.Context, nameServers, brokerAddrs []string, topic
 		}
 		return EnsureTopic(ctx, nameServers, addr, topic, queues)
 	}
-	if err := ValidateTopic(topic); err != nil {
-		return err
-	}
-	if err := validateNameServers(nameServers); err != nil {
-		return err
-	}
-	if queues < 1 {
-		return fmt.Errorf("invalid queue count %d for topic %s", queues, topic)
-	}
-	adm, err := admin.NewAdmin(admin.WithResolver(primitive.NewPassthroughResolver(nameServers)))
+	adm, err := topicAdmin(nameServers, topic, queues)
 	if err != nil {
-		return fmt.Errorf("cannot create admin client: %w", err)
+		return err
 	}
 	defer func() { _ = adm.Close() }()
 	lastErr := routedBy(ctx, nameServers, topic, len(brokerAddrs))
