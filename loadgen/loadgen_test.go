@@ -122,8 +122,10 @@ func TestBareSendsANewBuyerPerRequestAndCountsEveryAnswer(t *testing.T) {
 			w.WriteHeader(http.StatusGone)
 		}
 	}))
-	defer srv.Close()
 	rep := Bare(context.Background(), Load{URL: srv.URL, Conns: 8}, 100, false)
+	srv.Close() // waits for handlers still running after their client gave up, so seen is final
+	mu.Lock()
+	defer mu.Unlock()
 	if rep.Codes[200] != 50 || rep.Codes[410] != 40 || rep.Errors != 10 || rep.Requests != 100 {
 		t.Errorf("answers %v, transport errors %d, requests %d; want 200×50 410×40, 10 errors, 100", rep.Codes, rep.Errors, rep.Requests)
 	}
