@@ -9,10 +9,12 @@
 #              of 100,000,000 units, closed loop for BENCH_RESERVE_SECONDS, no drain, jwt mode. It also gives the
 #              broker's CPU per published event.
 #   token cost two serves side by side, one in jwt mode and one in SECKILL_BUYER_AUTH=trusted (no token
-#              verification), both with their consumers; the same reservation phase sent to one, then the other,
-#              in BENCH_TOKEN_PAIRS pairs of BENCH_TOKEN_SLICE-second slices (the order alternating from pair to
-#              pair, after one uncounted slice to each), so both modes see the same moments of a shared, noisy
-#              machine; the verdict is the median of the pairs' 1 - jwt/trusted.
+#              verification), both without consumers (SECKILL_CONSUMERS=false: the token is checked on the
+#              request path, and consumers draining a backlog beside it only add noise and dilute the cost); the
+#              same reservation phase sent to one, then the other, in BENCH_TOKEN_PAIRS pairs of
+#              BENCH_TOKEN_SLICE-second slices (the order alternating from pair to pair, after one uncounted slice
+#              to each), so both modes see the same moments of a shared, noisy machine; the verdict is the median
+#              of the pairs' 1 - jwt/trusted.
 #   open loop  half the first jwt run's rate, a new buyer per request, for BENCH_OPEN_SECONDS: latency from
 #              each request's scheduled time.
 #   sold out   a product listed with 0 units, a new buyer per request, closed loop for BENCH_SOLDOUT_SECONDS.
@@ -25,7 +27,7 @@
 # bench's own (seckill_bench, recreated each run), and every bench product's Redis keys are unlinked at the end.
 # Needs `make services` first. Knobs: BENCH_CONNS (64), BENCH_CEILING_SECONDS (8), BENCH_RESERVE_SECONDS (15),
 # BENCH_OPEN_SECONDS (10), BENCH_SOLDOUT_SECONDS (8), BENCH_RESERVE_BUYERS (300000: tokens minted per reservation
-# run, the cap of its requests), BENCH_TOKEN_PAIRS (5), BENCH_TOKEN_SLICE (4), BENCH_BUYERS (60000), BENCH_STOCK (20000),
+# run, the cap of its requests), BENCH_TOKEN_PAIRS (7), BENCH_TOKEN_SLICE (4), BENCH_BUYERS (60000), BENCH_STOCK (20000),
 # BENCH_PROFILE (a file: CPU profile of serve during the first reservation phase).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,7 +42,7 @@ RES=${BENCH_RESERVE_SECONDS:-15}
 OPEN=${BENCH_OPEN_SECONDS:-10}
 SOLD=${BENCH_SOLDOUT_SECONDS:-8}
 RESBUYERS=${BENCH_RESERVE_BUYERS:-300000}
-PAIRS=${BENCH_TOKEN_PAIRS:-5}
+PAIRS=${BENCH_TOKEN_PAIRS:-7}
 SLICE=${BENCH_TOKEN_SLICE:-4}
 BUYERS=${BENCH_BUYERS:-60000}
 STOCK=${BENCH_STOCK:-20000}
@@ -125,9 +127,11 @@ for kind in bare script autopipeline; do
   stop
 done
 
-# start_serve MODE STEP: a fresh seckill serve with SECKILL_BUYER_AUTH=MODE and topics of its own, ready on APP_PORT.
+# start_serve MODE STEP: a fresh seckill serve with SECKILL_BUYER_AUTH=MODE and topics of its own, ready on APP_PORT;
+# its consumers run unless CONSUMERS=false.
+CONSUMERS=true
 start_serve() {
-  SECKILL_BUYER_AUTH=$1 SECKILL_TOPIC=bench-$RUNID-$2 SECKILL_CONSUMER_GROUP=bench-$RUNID-$2 \
+  SECKILL_BUYER_AUTH=$1 SECKILL_TOPIC=bench-$RUNID-$2 SECKILL_CONSUMER_GROUP=bench-$RUNID-$2 SECKILL_CONSUMERS=$CONSUMERS \
     SECKILL_HTTP_ADDR=127.0.0.1:$APP_PORT SECKILL_RATE_PER_USER=0 SECKILL_LOG_LEVEL=warn \
     SECKILL_PPROF_ADDR=${PROFILE:+127.0.0.1:$PPROF_PORT} bin/seckill serve >"$RUN/serve-$2.log" 2>&1 & pid=$!
   for _ in $(seq 150); do curl -sf "http://127.0.0.1:$APP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -155,12 +159,11 @@ reserve jwt reserve-jwt-0
 
 echo "== 5/8 token cost: jwt and trusted serves side by side, $PAIRS pairs of ${SLICE}s slices" >&2
 TOKEN_PORT=18083
-APP_PORT=$TOKEN_PORT PROFILE= start_serve trusted token-trusted
+APP_PORT=$TOKEN_PORT CONSUMERS=false PROFILE= start_serve trusted token-trusted
 side=$pid
-PROFILE= start_serve jwt token-jwt
+CONSUMERS=false PROFILE= start_serve jwt token-jwt
 jwt_pid=$pid
-# A first slice to each, not counted: from then on both consumer groups drain a backlog at their throttle, as
-# they do through the rest of the step.
+# A first slice to each, not counted: both serves warm their connections, caches and heaps.
 APP_PORT=$TOKEN_PORT pid=$side measure warm-trusted -stock $UNITS -buyers $((SLICE * 20000)) -dup 0 -duration "${SLICE}s" -no-drain
 pid=$jwt_pid measure warm-jwt -stock $UNITS -buyers $((SLICE * 20000)) -dup 0 -duration "${SLICE}s" -no-drain
 for i in $(seq "$PAIRS"); do
