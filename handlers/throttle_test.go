@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -65,4 +66,46 @@ func TestThrottleNacksAMessageWhoseContextEnds(t *testing.T) {
 	if ran != 1 {
 		t.Fatalf("handler ran %d times, want 1", ran)
 	}
+}
+
+// Messages that wait for the rate are let through together, a tick's worth at a time, so that the projection
+// behind the throttle commits them together instead of one by one.
+func TestThrottleLetsWaitingMessagesThroughATickAtATime(t *testing.T) {
+	th := newThrottle(1000)
+	var mu sync.Mutex
+	var passed []time.Time
+	h := th.Middleware(func(*message.Message) ([]*message.Message, error) {
+		mu.Lock()
+		passed = append(passed, time.Now())
+		mu.Unlock()
+		return nil, nil
+	})
+	var wg sync.WaitGroup
+	for range 300 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = h(message.NewMessage("id", nil))
+		}()
+	}
+	wg.Wait()
+	// The 200 beyond the burst wait; they pass in groups at tick ends, not one per millisecond: count the
+	// instants (1 ms apart or more) at which messages passed.
+	instants, last := 0, time.Time{}
+	for _, p := range sortedTimes(passed) {
+		if p.Sub(last) >= time.Millisecond {
+			instants++
+		}
+		last = p
+	}
+	ticks := int(200*time.Millisecond/throttleTick) + 2 // the waiting ones' ticks, plus the burst and a partial tick
+	if instants > ticks+2 {
+		t.Fatalf("300 messages passed at %d distinct instants; want them grouped into about %d ticks", instants, ticks)
+	}
+}
+
+func sortedTimes(ts []time.Time) []time.Time {
+	out := slices.Clone(ts)
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
 }
