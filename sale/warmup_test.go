@@ -1,16 +1,15 @@
-package main
+package sale_test
 
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/seckill/seckill/events"
+	"github.com/seckill/seckill/sale"
 	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
@@ -20,7 +19,7 @@ import (
 // and in whatever order the rows were written.
 func TestWarmUpTakesTheListedStockOfTheFirstListing(t *testing.T) {
 	db := schematest.MySQL(t).DB
-	rdb := schematest.Redis(t)
+	rdb := schematest.RedisDB(t, schematest.RedisDBSale)
 	id := schematest.ProductID(t, rdb)
 	ctx := context.Background()
 	if _, err := db.ExecContext(ctx, `INSERT INTO tb_seckill_product (id, product_name, price, stock, version,
@@ -42,8 +41,9 @@ func TestWarmUpTakesTheListedStockOfTheFirstListing(t *testing.T) {
 	listed(20, 55) // written first, listed second
 	listed(10, 100)
 	listed(30, 7)
-	if err := warmUp(ctx, db, rdb, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatal(err)
+	restored, err := newService(t, rdb, db).WarmUp(ctx)
+	if err != nil || len(restored) != 1 || restored[0] != (sale.Restored{ProductID: id, Stock: 80}) {
+		t.Fatalf("warm-up restored %+v (%v), want product %d with stock 80 and no orders", restored, err, id)
 	}
 	k := schema.KeysFor(id)
 	if got, err := rdb.HGet(ctx, k.Info, "listed").Int64(); err != nil || got != 100 {
@@ -58,7 +58,7 @@ func TestWarmUpTakesTheListedStockOfTheFirstListing(t *testing.T) {
 // product in Redis and change nothing: not the stock, not the orders, not the order counter or event sequence.
 func TestWarmUpOfMoreInstancesLeavesALiveSaleAlone(t *testing.T) {
 	db := schematest.MySQL(t).DB
-	rdb := schematest.Redis(t)
+	rdb := schematest.RedisDB(t, schematest.RedisDBSale)
 	id := schematest.ProductID(t, rdb)
 	ctx := context.Background()
 	if _, err := db.ExecContext(ctx, `INSERT INTO tb_seckill_product (id, product_name, price, stock, version,
@@ -77,10 +77,15 @@ func TestWarmUpOfMoreInstancesLeavesALiveSaleAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	errs := make(chan error, 2)
-	for range 2 {
-		go func() { errs <- warmUp(ctx, db, rdb, log) }()
+	for _, svc := range []*sale.Service{newService(t, rdb, db), newService(t, rdb, db)} {
+		go func() {
+			restored, err := svc.WarmUp(ctx)
+			if err == nil && len(restored) > 0 {
+				err = fmt.Errorf("restored %+v, want nothing", restored)
+			}
+			errs <- err
+		}()
 	}
 	for range 2 {
 		if err := <-errs; err != nil {
