@@ -2,11 +2,13 @@ package sale_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/sale"
@@ -14,18 +16,26 @@ import (
 	"github.com/seckill/seckill/schema/schematest"
 )
 
+// productInMySQL writes the row of a product "Phone" at 10.00 with the given stock and version, as the
+// projection leaves it, into a fresh MySQL database, and returns that database, a Redis client and the id.
+func productInMySQL(t *testing.T, stock, version int64) (*sql.DB, *redis.Client, int64) {
+	t.Helper()
+	db := schematest.MySQL(t).DB
+	rdb := schematest.RedisDB(t, schematest.RedisDBSale)
+	id := schematest.ProductID(t, rdb)
+	if _, err := db.Exec(`INSERT INTO tb_seckill_product (id, product_name, price, stock, version,
+		create_time, update_time) VALUES (?, 'Phone', 10.00, ?, ?, NOW(3), NOW(3))`, id, stock, version); err != nil {
+		t.Fatal(err)
+	}
+	return db, rdb, id
+}
+
 // TestWarmUpTakesTheListedStockOfTheFirstListing: a product MySQL knows and Redis lost is loaded back with the
 // listed stock of its first ProductListed (lowest seq), whatever other ProductListed the event store holds for it
 // and in whatever order the rows were written.
 func TestWarmUpTakesTheListedStockOfTheFirstListing(t *testing.T) {
-	db := schematest.MySQL(t).DB
-	rdb := schematest.RedisDB(t, schematest.RedisDBSale)
-	id := schematest.ProductID(t, rdb)
+	db, rdb, id := productInMySQL(t, 80, 2)
 	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `INSERT INTO tb_seckill_product (id, product_name, price, stock, version,
-		create_time, update_time) VALUES (?, 'Phone', 10.00, 80, 2, NOW(3), NOW(3))`, id); err != nil {
-		t.Fatal(err)
-	}
 	listed := func(seq, stock int64) {
 		t.Helper()
 		e := events.ProductListed{EventID: uuid.NewString(), ProductID: id, Name: "Phone", Price: 1000, Stock: stock}
@@ -57,14 +67,8 @@ func TestWarmUpTakesTheListedStockOfTheFirstListing(t *testing.T) {
 // TestWarmUpOfMoreInstancesLeavesALiveSaleAlone: instances starting while a sale runs (two at once here) find the
 // product in Redis and change nothing: not the stock, not the orders, not the order counter or event sequence.
 func TestWarmUpOfMoreInstancesLeavesALiveSaleAlone(t *testing.T) {
-	db := schematest.MySQL(t).DB
-	rdb := schematest.RedisDB(t, schematest.RedisDBSale)
-	id := schematest.ProductID(t, rdb)
+	db, rdb, id := productInMySQL(t, 10, 0)
 	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `INSERT INTO tb_seckill_product (id, product_name, price, stock, version,
-		create_time, update_time) VALUES (?, 'Phone', 10.00, 10, 0, NOW(3), NOW(3))`, id); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := schema.LoadSale(ctx, rdb, schema.Sale{ProductID: id, Name: "Phone", Price: 1000, Stock: 10, Listed: 10}); err != nil {
 		t.Fatal(err)
 	}
