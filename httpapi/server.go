@@ -2,8 +2,8 @@
 //
 // It is an adapter: each handler decodes the request and settles the buyer, calls package sale, and maps the
 // sale's typed errors to statuses in one table (errorStatus). Every handler is safe for concurrent use. The buy
-// path (POST /seckill/kill) costs one Redis script call and one RocketMQ publish; nothing on it logs or touches
-// MySQL.
+// path (POST /seckill/kill) costs one Redis script call and one RocketMQ publish; nothing on it touches MySQL,
+// and it logs only when Redis fails.
 package httpapi
 
 import (
@@ -99,7 +99,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Drain() { s.draining.Store(true) }
 
 // respond writes err as the contract's envelope (status and message from errorStatus), or data with 200 when err
-// is nil. Unexpected errors are logged once and answered 500.
+// is nil. Unexpected errors are logged once and answered 500; a store failure behind a sale error (its Cause) is
+// logged as a warning.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, data any, err error) {
 	if err == nil {
 		writeOK(w, data)

@@ -89,8 +89,9 @@ type Deps struct {
 	NewID func() string
 }
 
-// Service runs the operations of every sale. All its methods are safe for concurrent use; each method's doc
-// says whether calling it again is safe (idempotent).
+// Service runs the operations of every sale. All its methods are safe for concurrent use, from any number of
+// goroutines and of instances over the same Redis and MySQL (Redis decides). The reads (Result, Order, Product,
+// Products, Audit, Board) change nothing; each other method's doc says whether calling it again is safe.
 type Service struct {
 	cfg     Config
 	deps    Deps
