@@ -56,7 +56,7 @@ func wantErr(t *testing.T, what string, err, kind error, msg string) {
 func TestEveryRefusalIsATypedError(t *testing.T) {
 	ctx := context.Background()
 	rdb, db := schematest.RedisDB(t, schematest.RedisDBSale), schematest.MySQL(t).DB
-	svc := newService(t, rdb, db)
+	svc := newService(t, rdb, db, func(c *sale.Config, _ *sale.Deps) { c.SoldOutTTL = time.Hour }) // the cache answers
 	list := func(stock int64, start, end *time.Time) int64 {
 		t.Helper()
 		id := schematest.ProductID(t, rdb)
