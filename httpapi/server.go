@@ -107,13 +107,14 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, data any, err e
 		return
 	}
 	status, msg := errorStatus(err)
-	var se *sale.Error
-	switch {
-	case status == http.StatusInternalServerError:
+	switch status {
+	case http.StatusInternalServerError:
 		s.deps.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	case errors.As(err, &se) && se.Cause != nil:
-		s.deps.Logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "outcome_unknown",
-			errors.Is(err, sale.ErrOutcomeUnknown), "err", se.Cause)
+	case http.StatusServiceUnavailable:
+		if se := (*sale.Error)(nil); errors.As(err, &se) && se.Cause != nil {
+			s.deps.Logger.Warn("request failed", "method", r.Method, "path", r.URL.Path, "outcome_unknown",
+				errors.Is(err, sale.ErrOutcomeUnknown), "err", se.Cause)
+		}
 	}
 	writeJSON(w, status, msg, nil)
 }

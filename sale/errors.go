@@ -45,13 +45,9 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
-// Unwrap returns the kind and the cause, so errors.Is matches either.
-func (e *Error) Unwrap() []error {
-	if e.Cause == nil {
-		return []error{e.Kind}
-	}
-	return []error{e.Kind, e.Cause}
-}
+// Unwrap returns the kind, so errors.Is(err, ErrSoldOut) tells it. The cause stays out of the chain: what the
+// sale reports is the kind, and unwrapping one error allocates nothing.
+func (e *Error) Unwrap() error { return e.Kind }
 
 func fail(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
