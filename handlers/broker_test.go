@@ -20,6 +20,7 @@ import (
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/projections/projectionstest"
 	"github.com/seckill/seckill/rocketmqpubsub"
+	"github.com/seckill/seckill/sale"
 	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
@@ -102,7 +103,7 @@ func startBrokerRouter(t *testing.T, cfg handlers.Config, fail ...string) *broke
 			return spySubscriber{Subscriber: sub, seen: h.record}, err
 		},
 		Publisher: pub, Store: h.store, DB: h.db, Registerer: h.reg,
-		Settler: handlers.RedisSettler{RDB: h.rdb, Publisher: pub, Topic: cfg.Topic},
+		Settler: sale.Expiry{RDB: h.rdb, Publisher: pub, Topic: cfg.Topic},
 	}, logger)
 	if err != nil {
 		t.Fatal(err)

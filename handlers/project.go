@@ -182,7 +182,7 @@ func decodeDeadlines(payload []byte) ([]PaymentDeadline, error) {
 	return ds, nil
 }
 
-// Settler cancels orders in Redis, which arbitrates every order's state (RedisSettler). CancelOrder must be
+// Settler cancels orders in Redis, which arbitrates every order's state (sale.Expiry). CancelOrder must be
 // idempotent and safe for concurrent use: it reports what Redis decided (schema.Settled when this call cancelled
 // the order, schema.NotAwaitingPayment when it was already paid or cancelled, schema.UnknownOrder when Redis does
 // not know it); an error means "try again later".

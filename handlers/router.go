@@ -34,7 +34,7 @@ type Deps struct {
 	Publisher message.Publisher
 	// Store records the events (*projections.Store or, for throughput, *projections.Batcher).
 	Store Recorder
-	// Settler cancels unpaid orders in Redis (RedisSettler).
+	// Settler cancels unpaid orders in Redis (sale.Expiry).
 	Settler Settler
 	// DB holds tb_dlq.
 	DB *sql.DB

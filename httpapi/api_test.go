@@ -187,7 +187,7 @@ func TestSaleWindow(t *testing.T) {
 // TestOneBuyerTwoHundredRequestsAtOnce: with no rate limit, all 200 requests reach the reserve script: exactly
 // one 200, the other 199 are 409.
 func TestOneBuyerTwoHundredRequestsAtOnce(t *testing.T) {
-	s := newStack(t, func(c *httpapi.Config, _ *httpapi.Deps) { c.RatePerUser = 0 })
+	s := newStack(t, func(c *stackConfig) { c.sale.RatePerUser = 0 })
 	id := s.list(100)
 	codes := fire(200, func(int) reply { return s.kill(4242, id) })
 	if codes[http.StatusOK] != 1 || codes[http.StatusConflict] != 199 {
@@ -266,8 +266,8 @@ func TestFiveHundredUnitsTwoThousandBuyers(t *testing.T) {
 // check is named, a passing one is not. The real checks over a listening server are
 // cmd/seckill's TestReadinessOfTheListeningServer.
 func TestReadinessNamesTheFailingDependency(t *testing.T) {
-	s := newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) {
-		d.Checks = []httpapi.Check{
+	s := newStack(t, func(c *stackConfig) {
+		c.apiDeps.Checks = []httpapi.Check{
 			{Name: "redis", Ping: func(context.Context) error { return nil }},
 			{Name: "mysql", Ping: func(context.Context) error { return fmt.Errorf("connection refused") }},
 		}
@@ -291,7 +291,7 @@ func TestRedisDownIs503(t *testing.T) {
 	id := s.list(5)
 	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = down.Close() })
-	s2 := newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Redis = down })
+	s2 := newStack(t, func(c *stackConfig) { c.deps.Redis = down })
 	r := s2.kill(1, id)
 	if r.Status != http.StatusServiceUnavailable || !strings.Contains(r.Message, "nothing was reserved") {
 		t.Fatalf("kill with redis down = %d %q, want 503", r.Status, r.Message)
@@ -306,9 +306,9 @@ func TestRedisDownIs503(t *testing.T) {
 // timeout) is noticed once the fast path's TTL has passed (the server's clock is the test's, and the TTL an hour).
 func TestSoldOutFastPathNoticesStockComingBack(t *testing.T) {
 	var ahead atomic.Int64 // how far the server's clock is ahead of the real one, in nanoseconds
-	s := newStack(t, func(c *httpapi.Config, d *httpapi.Deps) {
-		c.SoldOutTTL = time.Hour
-		d.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	s := newStack(t, func(c *stackConfig) {
+		c.sale.SoldOutTTL = time.Hour
+		c.deps.Now = func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
 	})
 	other := newStack(t)
 	id := s.list(1)
@@ -345,7 +345,7 @@ func TestSoldOutFastPathNoticesStockComingBack(t *testing.T) {
 
 // TestRateLimitIs429AndReservesNothing: a buyer over the per-buyer rate gets 429 before Redis is asked.
 func TestRateLimitIs429AndReservesNothing(t *testing.T) {
-	s := newStack(t, func(c *httpapi.Config, _ *httpapi.Deps) { c.RatePerUser, c.RateBurst = 0.001, 1 })
+	s := newStack(t, func(c *stackConfig) { c.sale.RatePerUser, c.sale.RateBurst = 0.001, 1 })
 	a, b := s.list(5), s.list(5)
 	if r := s.kill(77, a); r.Status != http.StatusOK {
 		t.Fatalf("first request: %d %s", r.Status, r.Message)

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/eventmsg"
-	"github.com/seckill/seckill/httpapi"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/rocketmqpubsub"
+	"github.com/seckill/seckill/sale"
 	"github.com/seckill/seckill/schema/schematest"
 )
 
@@ -154,19 +154,19 @@ func TestBoardShowsEachSaleFigures(t *testing.T) {
 	}
 
 	r := s.admin("GET", "/admin/products", "")
-	var b httpapi.Board
+	var b sale.Board
 	if err := json.Unmarshal(r.Data, &b); r.Status != http.StatusOK || err != nil {
 		t.Fatalf("board: %d %s %v", r.Status, r.Data, err)
 	}
 	if b.DLQ != 1 || len(b.Sales) != 2 {
 		t.Fatalf("board has %d sales and DLQ %d, want 2 and 1: %s", len(b.Sales), b.DLQ, r.Data)
 	}
-	sales := map[int64]httpapi.BoardSale{}
+	sales := map[int64]sale.BoardSale{}
 	for _, p := range b.Sales {
 		sales[p.ID] = p
 	}
 	p := sales[id]
-	want := httpapi.OrderCounts{AwaitingPayment: 1, Paid: 1, Cancelled: 1}
+	want := sale.OrderCounts{AwaitingPayment: 1, Paid: 1, Cancelled: 1}
 	if p.Orders != want || p.Outbox != 0 || p.DLQ != 0 || p.Audit == nil {
 		t.Fatalf("sale %d on the board: %+v, want orders %+v, no outbox, no DLQ, an audit", id, p, want)
 	}

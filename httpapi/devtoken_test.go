@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/seckill/seckill/httpapi"
 )
 
 // fakeMinter returns "token-for-<user>-<ttl>". It does not sign anything: it checks only what the handler asks
@@ -25,7 +23,7 @@ func TestDevTokenOnlyInDevelopment(t *testing.T) {
 	if r := newStack(t).do("POST", "/dev/token", `{"userId":7}`); r.Status != http.StatusNotFound {
 		t.Fatalf("POST /dev/token without -dev: %d, want 404", r.Status)
 	}
-	s := newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.DevTokens = fakeMinter{} })
+	s := newStack(t, func(c *stackConfig) { c.apiDeps.DevTokens = fakeMinter{} })
 	r := s.do("POST", "/dev/token", `{"userId":7}`)
 	var tok struct {
 		Token     string

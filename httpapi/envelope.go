@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -106,10 +105,4 @@ func queryPositive(r *http.Request, name string) (int64, error) {
 		return 0, badRequest("%s: missing", name)
 	}
 	return parsePositive(name, v)
-}
-
-func asAPIError(err error) (*apiError, bool) {
-	var e *apiError
-	ok := errors.As(err, &e)
-	return e, ok
 }

@@ -2,38 +2,56 @@ package httpapi
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 
-	"github.com/seckill/seckill/schema"
+	"github.com/seckill/seckill/sale"
 )
 
-// scriptFailure is a Reserve or Settle call that brought no decision. The buyer is told either that nothing
-// happened (the script certainly did not run) or that the outcome is unknown and GET /seckill/result tells it.
-type scriptFailure struct {
-	op      string // what may have happened: "reservation", "payment", "cancellation"
-	nothing string // what the buyer is told when the script did not run: "nothing was reserved"
-	err     error  // wrapped by schema.ScriptCallError
+// saleStatus is the HTTP status of each kind of sale error.
+var saleStatus = []struct {
+	kind   error
+	status int
+}{
+	{sale.ErrInvalid, http.StatusBadRequest},
+	{sale.ErrNotFound, http.StatusNotFound},
+	{sale.ErrNotStarted, http.StatusForbidden},
+	{sale.ErrEnded, http.StatusForbidden},
+	{sale.ErrSoldOut, http.StatusGone},
+	{sale.ErrAlreadyBought, http.StatusConflict},
+	{sale.ErrRateLimited, http.StatusTooManyRequests},
+	{sale.ErrNotSettleable, http.StatusConflict},
+	{sale.ErrAlreadyListed, http.StatusConflict},
+	{sale.ErrUnavailable, http.StatusServiceUnavailable},
+	{sale.ErrOutcomeUnknown, http.StatusServiceUnavailable},
 }
 
-func (e *scriptFailure) Error() string { return fmt.Sprintf("%s: %v", e.op, e.err) }
-func (e *scriptFailure) Unwrap() error { return e.err }
-
-func (e *scriptFailure) unknown() bool { return !errors.Is(e.err, schema.ErrScriptNotRun) }
-
-// errorStatus is the one place where an error becomes an HTTP status and the message the client reads. Anything
-// it does not know is a 500 with a generic message (the caller logs it).
+// errorStatus is the one place where an error becomes an HTTP status and the message the client reads: the
+// HTTP tier's own answers (bad bodies, identity), then the sale's kinds. Anything else is a 500 with a generic
+// message (the caller logs it). The errors handlers return are matched without errors.As first: the buy path's
+// refusals cost no allocation here.
 func errorStatus(err error) (int, string) {
-	if e, ok := asAPIError(err); ok {
+	switch e := err.(type) {
+	case *apiError:
 		return e.status, e.msg
+	case *sale.Error:
+		return saleErrorStatus(e)
 	}
-	var sf *scriptFailure
-	if errors.As(err, &sf) {
-		if sf.unknown() {
-			return http.StatusServiceUnavailable, fmt.Sprintf("redis did not answer: the outcome of the %s is "+
-				"unknown (it may have been made); GET /seckill/result tells it", sf.op)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, ae.msg
+	}
+	var se *sale.Error
+	if errors.As(err, &se) {
+		return saleErrorStatus(se)
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+func saleErrorStatus(e *sale.Error) (int, string) {
+	for _, k := range saleStatus {
+		if e.Kind == k.kind {
+			return k.status, e.Msg
 		}
-		return http.StatusServiceUnavailable, fmt.Sprintf("redis unavailable: %s, try again", sf.nothing)
 	}
 	return http.StatusInternalServerError, "internal error"
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/seckill/seckill/httpapi"
 	"github.com/seckill/seckill/schema"
 )
 
@@ -169,7 +168,7 @@ func TestNoValidTokenIs401AndNothingHappens(t *testing.T) {
 func TestTokenIsCheckedBeforeRedis(t *testing.T) {
 	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = down.Close() })
-	s := newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Redis = down })
+	s := newStack(t, func(c *stackConfig) { c.deps.Redis = down })
 	for _, path := range []string{"/seckill/kill", "/seckill/orders/SK1-00000001/cancel", "/seckill/orders/SK1-00000001/pay"} {
 		r := s.do("POST", path, `{"productId":1,"quantity":1}`, "Authorization", "Bearer nope")
 		if r.Status != http.StatusUnauthorized {

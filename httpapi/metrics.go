@@ -8,36 +8,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/seckill/seckill/schema"
 )
 
 type metrics struct {
-	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec
-	reservations *prometheus.CounterVec
-	// byOutcome holds the reservations counter of every outcome, resolved once: the buy path counts without
-	// hashing labels.
-	byOutcome map[string]prometheus.Counter
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
 }
-
-// reserved counts one buy attempt with the given outcome.
-func (m *metrics) reserved(outcome string) {
-	if c, ok := m.byOutcome[outcome]; ok {
-		c.Inc()
-		return
-	}
-	m.reservations.WithLabelValues(outcome).Inc()
-}
-
-// Reservation outcomes beyond the script's own: answered before reaching Redis, or Redis failed (the script did
-// not run, or it may have run and no reply came).
-const (
-	outcomeRateLimited   = "rate_limited"
-	outcomeSoldOutCached = "sold_out_cached"
-	outcomeRedisDown     = "redis_down"
-	outcomeRedisUnknown  = "redis_unknown" // the script may have run, no reply came
-)
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -46,20 +22,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "seckill_http_request_duration_seconds",
 			Help:    "HTTP request latency by route.",
 			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1}}, []string{"route"}),
-		reservations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seckill_reservations_total",
-			Help: "Buy attempts by outcome."}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.latency, m.reservations} {
+	for _, c := range []prometheus.Collector{m.requests, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register http metrics: %w", err)
 		}
-	}
-	m.byOutcome = map[string]prometheus.Counter{}
-	for _, o := range schema.ReserveOutcomes {
-		m.byOutcome[o.String()] = m.reservations.WithLabelValues(o.String())
-	}
-	for _, o := range []string{outcomeRateLimited, outcomeSoldOutCached, outcomeRedisDown, outcomeRedisUnknown} {
-		m.byOutcome[o] = m.reservations.WithLabelValues(o)
 	}
 	return m, nil
 }

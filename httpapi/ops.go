@@ -2,18 +2,12 @@ package httpapi
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 )
-
-// dbQuerier is the read side of *sql.DB.
-type dbQuerier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
 
 // healthz answers 200 while the process runs.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

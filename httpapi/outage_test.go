@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/seckill/seckill/httpapi"
 	"github.com/seckill/seckill/outbox"
 	"github.com/seckill/seckill/rocketmqpubsub"
 	"github.com/seckill/seckill/schema"
@@ -39,7 +38,7 @@ func stoppedOutbox(t *testing.T, rdb redis.UniversalClient) *outbox.Outbox {
 // TestRelayDeliversWhatACrashLeftBehind: the publish step never happens after the script ran (the deliverer has
 // stopped); the relay delivers the events.
 func TestRelayDeliversWhatACrashLeftBehind(t *testing.T) {
-	s := newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Outbox = stoppedOutbox(t, d.Redis) })
+	s := newStack(t, func(c *stackConfig) { c.deps.Outbox = stoppedOutbox(t, c.deps.Redis) })
 	id := s.list(10)
 	for u := range int64(3) {
 		if r := s.kill(500+u, id); r.Status != http.StatusOK {

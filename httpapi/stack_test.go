@@ -24,6 +24,7 @@ import (
 	"github.com/seckill/seckill/outbox"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/rocketmqpubsub"
+	"github.com/seckill/seckill/sale"
 	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
@@ -44,17 +45,17 @@ func token(t testing.TB, userID int64) string {
 }
 
 // trusted runs a stack in trusted mode: the request names the buyer.
-func trusted(c *httpapi.Config, d *httpapi.Deps) { c.TrustedBuyers, d.Buyers = true, nil }
+func trusted(c *stackConfig) { c.api.TrustedBuyers, c.apiDeps.Buyers = true, nil }
 
 // projectNow records every event in MySQL as the outbox delivers it, so orders are readable at once without
 // consumers.
-func projectNow(_ *httpapi.Config, d *httpapi.Deps) {
-	d.Outbox = projecting{store: d.Store, next: d.Outbox}
+func projectNow(c *stackConfig) {
+	c.deps.Outbox = projecting{store: c.deps.Store, next: c.deps.Outbox}
 }
 
 type projecting struct {
-	store httpapi.Recorder
-	next  httpapi.Deliverer
+	store sale.Recorder
+	next  sale.Deliverer
 }
 
 func (p projecting) Deliver(ctx context.Context, productID int64, streamID string, e events.Event) bool {
@@ -64,7 +65,7 @@ func (p projecting) Deliver(ctx context.Context, productID int64, streamID strin
 	return p.next.Deliver(ctx, productID, streamID, e)
 }
 
-// stack is a Server over the real Redis, MySQL and RocketMQ, publishing to a test-private topic.
+// stack is a Server and its sale.Service over the real Redis, MySQL and RocketMQ, publishing to a test-private topic.
 type stack struct {
 	t       testing.TB
 	handler http.Handler
@@ -78,7 +79,16 @@ type stack struct {
 	reg     *prometheus.Registry
 }
 
-type stackOption func(*httpapi.Config, *httpapi.Deps)
+// stackConfig is what a stackOption may change before the stack is built: the HTTP tier's and the sale's
+// settings and collaborators.
+type stackConfig struct {
+	api     httpapi.Config
+	apiDeps httpapi.Deps
+	sale    sale.Config
+	deps    sale.Deps
+}
+
+type stackOption func(*stackConfig)
 
 func newStack(t testing.TB, opts ...stackOption) *stack {
 	t.Helper()
@@ -112,14 +122,18 @@ func newStack(t testing.TB, opts ...stackOption) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := httpapi.Config{AdminToken: adminToken}
-	deps := httpapi.Deps{Redis: s.rdb, DB: s.db.DB, Store: store, Outbox: s.outbox, Registerer: reg, Gatherer: reg,
-		Logger: log, Buyers: buyers}
-	for _, o := range opts {
-		o(&cfg, &deps)
+	c := stackConfig{
+		api:     httpapi.Config{AdminToken: adminToken},
+		apiDeps: httpapi.Deps{Registerer: reg, Gatherer: reg, Logger: log, Buyers: buyers},
+		deps:    sale.Deps{Redis: s.rdb, DB: s.db.DB, Store: store, Outbox: s.outbox, Registerer: reg},
 	}
-	s.srv, err = httpapi.New(cfg, deps)
-	if err != nil {
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.apiDeps.Sale, err = sale.New(c.sale, c.deps); err != nil {
+		t.Fatal(err)
+	}
+	if s.srv, err = httpapi.New(c.api, c.apiDeps); err != nil {
 		t.Fatal(err)
 	}
 	s.handler = s.srv

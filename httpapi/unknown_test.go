@@ -17,7 +17,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/seckill/seckill/httpapi"
 	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
@@ -143,7 +142,7 @@ func proxiedStack(t *testing.T, pipelined bool) (*stack, *replyDropper) {
 		}
 		scripts = ap
 	}
-	return newStack(t, func(_ *httpapi.Config, d *httpapi.Deps) { d.Redis, d.Scripts = rdb, scripts }), p
+	return newStack(t, func(c *stackConfig) { c.deps.Redis, c.deps.Scripts = rdb, scripts }), p
 }
 
 // bothClients runs test with the scripts on the plain client and on its autopipeliner.

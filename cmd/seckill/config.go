@@ -16,7 +16,7 @@ import (
 	"github.com/seckill/seckill/buyerauth"
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/handlers"
-	"github.com/seckill/seckill/httpapi"
+	"github.com/seckill/seckill/sale"
 )
 
 // Config is every setting of the seckill binary, read from the environment once in main.
@@ -63,7 +63,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		Topic:           r.name("SECKILL_TOPIC", events.DefaultTopic),
 		ConsumerGroup:   r.name("SECKILL_CONSUMER_GROUP", handlers.DefaultConsumerGroup),
 		MaxPerUser:      int64(r.integer("SECKILL_MAX_PER_USER", 1, 1, 1000)),
-		RatePerUser:     r.float("SECKILL_RATE_PER_USER", httpapi.DefaultRatePerUser),
+		RatePerUser:     r.float("SECKILL_RATE_PER_USER", sale.DefaultRatePerUser),
 		Throttle:        r.integer("SECKILL_CONSUMER_THROTTLE", handlers.DefaultThrottle, 0, 1_000_000),
 		InFlight:        r.integer("SECKILL_CONSUMER_INFLIGHT", 64, 1, 256),
 		PaymentTimeout:  r.duration("SECKILL_PAYMENT_TIMEOUT", handlers.DefaultPaymentTimeout.String()),

@@ -26,6 +26,7 @@ import (
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/replay"
 	"github.com/seckill/seckill/rocketmqpubsub"
+	"github.com/seckill/seckill/sale"
 	"github.com/seckill/seckill/schema"
 )
 
@@ -64,7 +65,7 @@ func startConsumers(ctx context.Context, cfg Config, db *sql.DB, rdb redis.Unive
 			return rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: cfg.Namesrv,
 				BrokerAddr: cfg.Brokers[0], ConsumerGroup: group, MaxInFlightPerQueue: cfg.InFlight}, wlog)
 		},
-		Publisher: pub, Store: batcher, Settler: handlers.RedisSettler{RDB: rdb, Publisher: pub, Topic: cfg.Topic}, DB: db, Registerer: reg,
+		Publisher: pub, Store: batcher, Settler: sale.Expiry{RDB: rdb, Publisher: pub, Topic: cfg.Topic}, DB: db, Registerer: reg,
 	}, wlog)
 	if err != nil {
 		_ = batcher.Close()

@@ -10,10 +10,10 @@ import (
 
 	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
-	"github.com/seckill/seckill/handlers"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/projections/projectionstest"
 	"github.com/seckill/seckill/rocketmqpubsub"
+	"github.com/seckill/seckill/sale"
 	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
@@ -29,7 +29,7 @@ func TestSecondCopyOfEveryEventTypeThroughTheBrokerChangesNothing(t *testing.T) 
 	if len(orders) != 30 {
 		t.Fatalf("%d orders, want 30", len(orders))
 	}
-	deadline := handlers.RedisSettler{RDB: schematest.Redis(t)}
+	deadline := sale.Expiry{RDB: schematest.Redis(t)}
 	for i, no := range orders {
 		switch i % 3 {
 		case 0:

@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/seckill/seckill/events"
-	"github.com/seckill/seckill/handlers"
+	"github.com/seckill/seckill/sale"
 	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
 
 // TestPayCancelAndPaymentTimeoutRacing fires, for each of 60 orders, the buyer's pay and cancel through the HTTP
-// API of a real serve and the payment deadline's cancellation (the consumers' handlers.RedisSettler on the real
+// API of a real serve and the payment deadline's cancellation (the consumers' sale.Expiry on the real
 // Redis, as the deadline handler calls it) at the same instant. Exactly one of the three wins each order; Redis
 // and MySQL end with the winner's state for every order, MySQL records one settling event per order with the
 // winner's reason, and the stock of every cancelled order, and only theirs, is back in Redis and MySQL.
@@ -27,7 +27,7 @@ func TestPayCancelAndPaymentTimeoutRacing(t *testing.T) {
 		t.Fatalf("%d orders, want %d", len(orders), n)
 	}
 	rdb := schematest.Redis(t)
-	deadline := handlers.RedisSettler{RDB: rdb}
+	deadline := sale.Expiry{RDB: rdb}
 	var mu sync.Mutex
 	wins := map[string][]string{}
 	win := func(no, who string) {

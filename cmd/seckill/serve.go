@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -24,6 +23,7 @@ import (
 	"github.com/seckill/seckill/httpapi"
 	"github.com/seckill/seckill/outbox"
 	"github.com/seckill/seckill/projections"
+	"github.com/seckill/seckill/sale"
 	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/web"
 )
@@ -75,10 +75,6 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	if err := warmUp(ctx, db, rdb, log); err != nil {
-		return err
-	}
-
 	reg := newRegistry()
 	ob, err := outbox.New(outbox.Config{Topic: cfg.Topic, MinAge: cfg.OutboxMinAge}, rdb, pub, reg, log)
 	if err != nil {
@@ -89,21 +85,30 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	hcfg := httpapi.Config{AdminToken: cfg.AdminToken, MaxPerUser: cfg.MaxPerUser,
-		RatePerUser: cfg.RatePerUser, TrustedBuyers: buyers == nil}
-	hdeps := httpapi.Deps{Redis: rdb, Scripts: scripts, DB: db, Store: store, Outbox: ob, Registerer: reg, Gatherer: reg, Logger: log,
-		Checks: readiness(cfg, rdb, db), Pages: pages, DevTokens: devTokens}
+	svc, err := sale.New(sale.Config{MaxPerUser: cfg.MaxPerUser, RatePerUser: cfg.RatePerUser},
+		sale.Deps{Redis: rdb, Scripts: scripts, DB: db, Store: store, Outbox: ob, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	restored, err := svc.WarmUp(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range restored {
+		log.Warn("warm-up loaded a product missing from redis", "product_id", r.ProductID, "stock", r.Stock, "orders", r.Orders)
+	}
+	hdeps := httpapi.Deps{Sale: svc, Registerer: reg, Gatherer: reg, Logger: log, Checks: readiness(cfg, rdb, db),
+		Pages: pages, DevTokens: devTokens}
 	if buyers != nil {
 		hdeps.Buyers = buyers
 	}
-	srv, err := httpapi.New(hcfg, hdeps)
+	srv, err := httpapi.New(httpapi.Config{AdminToken: cfg.AdminToken, TrustedBuyers: buyers == nil}, hdeps)
 	if err != nil {
 		return err
 	}
 	if *seed {
 		e := seedProduct
-		e.EventID, e.ListedAt = uuid.NewString(), time.Now().UTC().Truncate(time.Millisecond)
-		listed, err := srv.ListProduct(ctx, &e)
+		listed, err := svc.ListProduct(ctx, &e)
 		if err != nil {
 			return fmt.Errorf("list the seed product: %w", err)
 		}
@@ -125,7 +130,7 @@ func serve(ctx context.Context, cfg Config, args []string, stdout, stderr io.Wri
 	errs := make(chan error, 3)
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = ob.Run(runCtx) }()
-	go func() { defer wg.Done(); srv.Run(runCtx) }()
+	go func() { defer wg.Done(); svc.Run(runCtx) }()
 	var router interface{ Close() error }
 	if cfg.Consumers {
 		r, err := startConsumers(runCtx, cfg, db, rdb, pub, reg, log, &wg, errs)
@@ -211,85 +216,6 @@ func pingRocketMQ(ctx context.Context, cfg Config) error {
 		_ = c.Close()
 	}
 	return nil
-}
-
-// warmUp loads into Redis every product MySQL lists that Redis lacks (a listing interrupted between the two, or a
-// Redis that lost its data), with MySQL's stock, and puts back its orders, buyer marks, order counter and event
-// sequence (past every event sequence number MySQL has seen, with room for those in flight), all in one atomic
-// step per product (schema.RestoreSale), so another instance never serves a product half-restored. Products
-// already in Redis are never touched, so instances may warm up at once and beside a live sale. Events still on their way to MySQL when Redis lost its data are
-// not known here: check such a product with GET /admin/products/{id}/audit.
-func warmUp(ctx context.Context, db *sql.DB, rdb redis.UniversalClient, log *slog.Logger) error {
-	rows, err := db.QueryContext(ctx, `SELECT p.id, p.product_name, p.price, p.stock, p.start_time, p.end_time,
-		COALESCE((SELECT JSON_VALUE(e.payload, '$.stock') FROM tb_event e WHERE e.event_type = ? AND e.aggregate_id = CAST(p.id AS CHAR) ORDER BY e.seq LIMIT 1), p.stock)
-		FROM tb_seckill_product p`, events.TypeProductListed)
-	if err != nil {
-		return fmt.Errorf("warm-up: list products: %w", err)
-	}
-	var sales []schema.Sale
-	for rows.Next() {
-		var s schema.Sale
-		var start, end sql.NullTime
-		if err := rows.Scan(&s.ProductID, &s.Name, &s.Price, &s.Stock, &start, &end, &s.Listed); err != nil {
-			_ = rows.Close()
-			return fmt.Errorf("warm-up: read product: %w", err)
-		}
-		if start.Valid {
-			s.Start = &start.Time
-		}
-		if end.Valid {
-			s.End = &end.Time
-		}
-		sales = append(sales, s)
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("warm-up: list products: %w", err)
-	}
-	for _, s := range sales {
-		// A product Redis holds is live: it is only registered again (idempotent), never touched.
-		k := schema.KeysFor(s.ProductID)
-		if n, err := rdb.Exists(ctx, k.Info).Result(); err != nil {
-			return fmt.Errorf("warm-up: product %d: %w", s.ProductID, err)
-		} else if n == 1 {
-			if err := rdb.SAdd(ctx, schema.ProductsKey, s.ProductID).Err(); err != nil {
-				return fmt.Errorf("warm-up: register product %d: %w", s.ProductID, err)
-			}
-			continue
-		}
-		orders, err := productOrders(ctx, db, s.ProductID)
-		if err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
-		seen, applied, err := projections.EventSeqs(ctx, db, s.ProductID)
-		if err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
-		restored, err := schema.RestoreSale(ctx, rdb, s, orders, seen, applied)
-		if err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
-		if restored { // false: another instance restored it meanwhile
-			log.Warn("warm-up loaded a product missing from redis", "product_id", s.ProductID, "stock", s.Stock, "orders", len(orders))
-		}
-	}
-	return nil
-}
-
-func productOrders(ctx context.Context, db *sql.DB, productID int64) ([]schema.OrderState, error) {
-	rows, err := db.QueryContext(ctx, `SELECT order_no, user_id, quantity, status FROM tb_seckill_order WHERE product_id = ?`, productID)
-	if err != nil {
-		return nil, fmt.Errorf("read orders of product %d: %w", productID, err)
-	}
-	defer rows.Close()
-	var out []schema.OrderState
-	for rows.Next() {
-		var o schema.OrderState
-		if err := rows.Scan(&o.OrderNo, &o.UserID, &o.Quantity, &o.State); err != nil {
-			return nil, fmt.Errorf("read orders of product %d: %w", productID, err)
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
 }
 
 // servePprof serves the Go profiler on its own address, for profiling under `seckill bench`.

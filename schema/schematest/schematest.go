@@ -121,6 +121,9 @@ const (
 	// RedisDBHandlers keeps the handlers tests' outbox entries (reservations and settlements made through the
 	// real scripts) away from the relays of other packages' servers.
 	RedisDBHandlers = 11
+	// RedisDBSale keeps the sale package's tests, whose service delivers nothing, away from other packages'
+	// relays: their events stay in the outbox.
+	RedisDBSale = 12
 )
 
 // RedisDB returns a client of database db of the test Redis.

@@ -1,4 +1,4 @@
-package httpapi
+package sale
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strconv"
 	"sync"
@@ -66,21 +65,19 @@ func (c *catalog) forget() {
 	c.ids, c.at = nil, time.Time{}
 }
 
-// products answers GET /seckill/products: the sales that are live or upcoming, each as GET /seckill/products/{id}
-// shows it (stock live from Redis), ordered by start time then id. Public and cacheable for a second.
-func (s *Server) products(w http.ResponseWriter, r *http.Request) {
+// Products returns the sales that are live or upcoming, each as Product shows it (stock live from Redis), ordered
+// by start time then id. The ids come from MySQL at most once per catalogTTL. Only reads.
+func (s *Service) Products(ctx context.Context) ([]Product, error) {
 	now := s.deps.Now()
-	ids, err := s.catalog.liveIDs(r.Context(), s.deps.DB, now)
+	ids, err := s.catalog.liveIDs(ctx, s.deps.DB, now)
 	if err != nil {
-		s.respond(w, r, nil, err)
-		return
+		return nil, err
 	}
-	views, err := readProducts(r.Context(), s.deps.Redis, ids)
+	views, err := readProducts(ctx, s.deps.Redis, ids)
 	if err != nil {
-		s.respond(w, r, nil, err)
-		return
+		return nil, err
 	}
-	out := make([]productView, 0, len(views))
+	out := make([]Product, 0, len(views))
 	for _, p := range views {
 		if p.EndTime == nil || p.EndTime.After(now) {
 			out = append(out, p)
@@ -96,12 +93,34 @@ func (s *Server) products(w http.ResponseWriter, r *http.Request) {
 		}
 		return a.Before(*b)
 	})
-	w.Header().Set("Cache-Control", "max-age=1")
-	writeOK(w, out)
+	return out, nil
+}
+
+// Product is a product's sale with its live stock: the answer of GET /seckill/products/{id}.
+type Product struct {
+	ID        int64        `json:"id"`
+	Name      string       `json:"name"`
+	Price     events.Money `json:"price"`
+	Stock     int64        `json:"stock"`
+	StartTime *time.Time   `json:"startTime"`
+	EndTime   *time.Time   `json:"endTime"`
+}
+
+// Product reads a product's sale and live stock from Redis: ErrNotFound when Redis does not hold it,
+// ErrUnavailable when Redis does not answer. Only reads.
+func (s *Service) Product(ctx context.Context, id int64) (*Product, error) {
+	ps, err := readProducts(ctx, s.deps.Redis, []int64{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, fail(ErrNotFound, "product %d not found", id)
+	}
+	return &ps[0], nil
 }
 
 // readProducts reads the sales of ids from Redis in one round trip; ids Redis does not hold are left out.
-func readProducts(ctx context.Context, rdb redis.UniversalClient, ids []int64) ([]productView, error) {
+func readProducts(ctx context.Context, rdb redis.UniversalClient, ids []int64) ([]Product, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -114,16 +133,16 @@ func readProducts(ctx context.Context, rdb redis.UniversalClient, ids []int64) (
 		stocks[i] = pipe.Get(ctx, k.Stock)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fail(http.StatusServiceUnavailable, "redis unavailable")
+		return nil, unavailable(fmt.Errorf("read products: %w", err), "redis unavailable")
 	}
-	out := make([]productView, 0, len(ids))
+	out := make([]Product, 0, len(ids))
 	for i, id := range ids {
 		v := infos[i].Val()
 		name, ok := v[0].(string)
 		if !ok {
 			continue
 		}
-		p := productView{ID: id, Name: name, StartTime: msTime(v[2]), EndTime: msTime(v[3])}
+		p := Product{ID: id, Name: name, StartTime: msTime(v[2]), EndTime: msTime(v[3])}
 		cents, _ := strconv.ParseInt(fmt.Sprint(v[1]), 10, 64)
 		p.Price = events.Money(cents)
 		p.Stock, _ = stocks[i].Int64()
@@ -165,13 +184,9 @@ type OrderCounts struct {
 	Cancelled       int64 `json:"cancelled"`
 }
 
-// board answers GET /admin/products: the most recently listed products with their figures. It only reads.
-func (s *Server) board(w http.ResponseWriter, r *http.Request) {
-	b, err := s.readBoard(r.Context())
-	s.respond(w, r, b, err)
-}
-
-func (s *Server) readBoard(ctx context.Context) (*Board, error) {
+// Board reads the most recently listed products (at most boardMaxProducts) with their figures: what an operator
+// watches during a sale (GET /admin/products). Only reads.
+func (s *Service) Board(ctx context.Context) (*Board, error) {
 	rows, err := s.deps.DB.QueryContext(ctx, `SELECT id, product_name, price, start_time, end_time
 		FROM tb_seckill_product ORDER BY create_time DESC, id DESC LIMIT ?`, boardMaxProducts)
 	if err != nil {
@@ -213,17 +228,17 @@ func (s *Server) readBoard(ctx context.Context) (*Board, error) {
 		case errors.Is(err, schema.ErrNoSale):
 			continue
 		case err != nil:
-			return nil, fail(http.StatusServiceUnavailable, "audit of product %d: %v", p.ID, err)
+			return nil, unavailable(err, "audit of product %d: %v", p.ID, err)
 		}
 		p.Audit = &a
 		if p.Outbox, _, err = schema.OutboxStats(ctx, s.deps.Redis, p.ID); err != nil {
-			return nil, fail(http.StatusServiceUnavailable, "outbox of product %d: %v", p.ID, err)
+			return nil, unavailable(err, "outbox of product %d: %v", p.ID, err)
 		}
 	}
 	return b, nil
 }
 
-func (s *Server) countOrders(ctx context.Context, byID map[int64]*BoardSale) error {
+func (s *Service) countOrders(ctx context.Context, byID map[int64]*BoardSale) error {
 	rows, err := s.deps.DB.QueryContext(ctx, `SELECT product_id, status, COUNT(*) FROM tb_seckill_order GROUP BY product_id, status`)
 	if err != nil {
 		return fmt.Errorf("count orders: %w", err)
@@ -252,7 +267,7 @@ func (s *Server) countOrders(ctx context.Context, byID map[int64]*BoardSale) err
 }
 
 // countParked counts the parked events of the DLQ, in all and by the productId of their payload.
-func (s *Server) countParked(ctx context.Context, b *Board, byID map[int64]*BoardSale) error {
+func (s *Service) countParked(ctx context.Context, b *Board, byID map[int64]*BoardSale) error {
 	rows, err := s.deps.DB.QueryContext(ctx, `SELECT payload FROM tb_dlq WHERE redriven_at IS NULL`)
 	if err != nil {
 		return fmt.Errorf("count parked events: %w", err)
@@ -274,4 +289,14 @@ func (s *Server) countParked(ctx context.Context, b *Board, byID map[int64]*Boar
 		}
 	}
 	return rows.Err()
+}
+
+func msTime(v any) *time.Time {
+	s, _ := v.(string)
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || ms == 0 {
+		return nil
+	}
+	t := time.UnixMilli(ms).UTC()
+	return &t
 }

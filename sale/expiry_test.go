@@ -1,4 +1,4 @@
-package handlers_test
+package sale_test
 
 import (
 	"context"
@@ -11,12 +11,12 @@ import (
 
 	"github.com/seckill/seckill/eventmsg"
 	"github.com/seckill/seckill/events"
-	"github.com/seckill/seckill/handlers"
+	"github.com/seckill/seckill/sale"
 	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
 
-func TestRedisSettlerCancelsOnce(t *testing.T) {
+func TestExpiryCancelsOnce(t *testing.T) {
 	ctx := context.Background()
 	rdb := schematest.RedisDB(t, schematest.RedisDBHandlers) // no relay walks it: the outbox assertions hold
 	id := schematest.ProductID(t, rdb)
@@ -33,7 +33,7 @@ func TestRedisSettlerCancelsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := handlers.RedisSettler{RDB: rdb, Publisher: pub, Topic: "seckill-topic"}
+	s := sale.Expiry{RDB: rdb, Publisher: pub, Topic: "seckill-topic"}
 	want := []schema.Outcome{schema.Settled, schema.NotAwaitingPayment}
 	for i := range 2 {
 		res, err := s.CancelOrder(ctx, id, r.OrderNo, events.ReasonPaymentTimeout)

@@ -1,4 +1,4 @@
-package httpapi_test
+package sale_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/seckill/seckill/events"
-	"github.com/seckill/seckill/httpapi"
 	"github.com/seckill/seckill/projections"
+	"github.com/seckill/seckill/sale"
 	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
@@ -58,9 +58,9 @@ func TestAuditCountsPendingEventsAndComparesOrderByOrder(t *testing.T) {
 	if err != nil || len(entries) != 5 {
 		t.Fatalf("outbox: %d entries, %v", len(entries), err)
 	}
-	audit := func() httpapi.Audit {
+	audit := func() sale.Audit {
 		t.Helper()
-		got, err := httpapi.AuditProduct(ctx, rdb, db, id)
+		got, err := sale.AuditProduct(ctx, rdb, db, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,7 +111,7 @@ func TestAuditReportsRejectedEvents(t *testing.T) {
 	ctx := context.Background()
 	rdb, db := schematest.Redis(t), schematest.MySQL(t).DB
 	id := schematest.ProductID(t, rdb)
-	if _, err := httpapi.AuditProduct(ctx, rdb, db, id); !errors.Is(err, schema.ErrNoSale) {
+	if _, err := sale.AuditProduct(ctx, rdb, db, id); !errors.Is(err, schema.ErrNoSale) {
 		t.Fatalf("audit of an unknown product: %v, want ErrNoSale", err)
 	}
 	store, err := projections.NewStore(db)
@@ -131,7 +131,7 @@ func TestAuditReportsRejectedEvents(t *testing.T) {
 	if out, err := store.Record(ctx, entries[0].Event); err != nil || out != projections.Rejected {
 		t.Fatalf("record: %s, %v", out, err)
 	}
-	got, err := httpapi.AuditProduct(ctx, rdb, db, id)
+	got, err := sale.AuditProduct(ctx, rdb, db, id)
 	if err != nil {
 		t.Fatal(err)
 	}
