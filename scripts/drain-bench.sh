@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # How fast the projections drain a backlog into MariaDB: a sale of N units to N buyers runs with the consumers
 # off (SECKILL_CONSUMERS=false), so N SeckillReserved wait in a fresh topic; then `seckill consume` starts with
-# the throttle off and the time until MySQL holds all N orders is measured. Needs `make services`.
-# Usage: scripts/drain-bench.sh [N]   (default 10000)
+# the throttle off (DRAIN_THROTTLE=R: R events/s, as SECKILL_CONSUMER_THROTTLE) and the time until MySQL holds all
+# N orders is measured, with the CPU `seckill consume` spent per projected event. Needs `make services`.
+# Usage: [DRAIN_THROTTLE=R] scripts/drain-bench.sh [N]   (default 10000)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -16,7 +17,7 @@ mysql -h127.0.0.1 -useckill -pseckill -e "CREATE DATABASE $DB"
 export SECKILL_MYSQL_DSN="seckill:seckill@tcp(127.0.0.1:3306)/$DB?parseTime=true"
 export SECKILL_TOPIC=drain-$suffix SECKILL_CONSUMER_GROUP=drain-$suffix SECKILL_ADMIN_TOKEN=drain-token
 export SECKILL_BUYER_JWT_SECRET=drain-buyer-jwt-secret-of-32-bytes-or-more
-export SECKILL_RATE_PER_USER=0 SECKILL_CONSUMER_THROTTLE=0 SECKILL_LOG_LEVEL=warn SECKILL_HTTP_ADDR=127.0.0.1:18090
+export SECKILL_RATE_PER_USER=0 SECKILL_CONSUMER_THROTTLE=${DRAIN_THROTTLE:-0} SECKILL_LOG_LEVEL=warn SECKILL_HTTP_ADDR=127.0.0.1:18090
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   mysql -h127.0.0.1 -useckill -pseckill -e "DROP DATABASE IF EXISTS $DB"; }
@@ -30,6 +31,7 @@ echo "sale done: $N reservations wait in topic $SECKILL_TOPIC" >&2
 
 start=$(date +%s.%N)
 SECKILL_HTTP_ADDR=127.0.0.1:18091 SECKILL_PPROF_ADDR=${DRAIN_PPROF_ADDR:-} bin/seckill consume >"$RUN/drain-consume.log" 2>&1 & pids+=($!)
+consume=$!
 [[ -n ${DRAIN_PPROF_ADDR:-} ]] && (sleep 1; curl -s -o "$RUN/drain-cpu.prof" "http://$DRAIN_PPROF_ADDR/debug/pprof/profile?seconds=3") &
 while :; do
   n=$(mysql -h127.0.0.1 -useckill -pseckill -N -e "SELECT COUNT(*) FROM $DB.tb_seckill_order")
@@ -37,6 +39,7 @@ while :; do
   sleep 0.1
 done
 end=$(date +%s.%N)
+ticks=$(awk '{print $14+$15}' "/proc/$consume/stat")
 span=$(mysql -h127.0.0.1 -useckill -pseckill -N -e "SELECT TIMESTAMPDIFF(MICROSECOND, MIN(recorded_at), MAX(recorded_at))/1e6
   FROM $DB.tb_event WHERE event_type = 'SeckillReserved'")
-python3 -c "s=$end-$start; a=$span; print('drained %d reservations into MySQL: %.2fs from the first to the last recorded (%.0f events/s); %.2fs including the consumer start' % ($N, a, $N/a, s))"
+python3 -c "s=$end-$start; a=$span; print('drained %d reservations into MySQL (throttle ${DRAIN_THROTTLE:-off}): %.2fs from the first to the last recorded (%.0f events/s); %.2fs including the consumer start; consume CPU %.0f µs per event' % ($N, a, $N/a, s, $ticks * 1e6 / $(getconf CLK_TCK) / $N))"
