@@ -269,12 +269,12 @@ func TestPaymentDeadlineOverTheBroker(t *testing.T) {
 	}
 	paid, unpaid := reserve(1), reserve(2)
 	eid, now := uuid.NewString(), time.Now()
-	res, err := schema.Settle(ctx, h.rdb, id, paid.OrderNo, schema.StatePaid, "", eid, now)
+	res, err := schema.Settle(ctx, h.rdb, id, paid.OrderNo, schema.Paid, eid, now)
 	if err != nil || res.Outcome != schema.Settled {
 		t.Fatalf("pay %s: %+v, %v", paid.OrderNo, res, err)
 	}
 	start := time.Now()
-	h.publish(t, paid, unpaid, schema.SettledEvent(id, paid.OrderNo, schema.StatePaid, "", eid, now, res))
+	h.publish(t, paid, unpaid, schema.SettledEvent(id, paid.OrderNo, schema.Paid, eid, now, res))
 
 	status := func(orderNo string) int {
 		var s int
@@ -300,7 +300,7 @@ func TestPaymentDeadlineOverTheBroker(t *testing.T) {
 	if stock, err := h.rdb.Get(ctx, schema.KeysFor(id).Stock).Int64(); err != nil || stock != 1 {
 		t.Fatalf("redis stock %d (%v), want 1: the unpaid unit returned, the paid one kept", stock, err)
 	}
-	again, err := schema.Settle(ctx, h.rdb, id, paid.OrderNo, schema.StateCancelled, events.ReasonUser, uuid.NewString(), time.Now())
+	again, err := schema.Settle(ctx, h.rdb, id, paid.OrderNo, schema.Cancelled(events.ReasonUser), uuid.NewString(), time.Now())
 	if err != nil || again.Outcome != schema.NotAwaitingPayment || again.State != schema.StatePaid {
 		t.Fatalf("paid order in redis: %+v, %v; want still paid", again, err)
 	}

@@ -14,15 +14,7 @@ func TestThrottleCapsTheRateButAdmitsBursts(t *testing.T) {
 	th := newThrottle(1000)
 	h := th.Middleware(func(*message.Message) ([]*message.Message, error) { return nil, nil })
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range 300 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _ = h(message.NewMessage("id", nil))
-		}()
-	}
-	wg.Wait()
+	handleAtOnce(h, 300)
 	// 100 pass at once (the burst), the other 200 at 1000/s: about 200ms, never much less.
 	if took := time.Since(start); took < 180*time.Millisecond {
 		t.Fatalf("300 messages passed a 1000/s throttle in %s", took)
@@ -80,15 +72,7 @@ func TestThrottleLetsWaitingMessagesThroughATickAtATime(t *testing.T) {
 		mu.Unlock()
 		return nil, nil
 	})
-	var wg sync.WaitGroup
-	for range 300 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, _ = h(message.NewMessage("id", nil))
-		}()
-	}
-	wg.Wait()
+	handleAtOnce(h, 300)
 	// The 200 beyond the burst wait; they pass in groups at tick ends, not one per millisecond: count the
 	// instants (1 ms apart or more) at which messages passed.
 	instants, last := 0, time.Time{}
@@ -102,6 +86,19 @@ func TestThrottleLetsWaitingMessagesThroughATickAtATime(t *testing.T) {
 	if instants > ticks+2 {
 		t.Fatalf("300 messages passed at %d distinct instants; want them grouped into about %d ticks", instants, ticks)
 	}
+}
+
+// handleAtOnce hands n messages to h from n goroutines at once and returns when h has returned for all.
+func handleAtOnce(h message.HandlerFunc, n int) {
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = h(message.NewMessage("id", nil))
+		}()
+	}
+	wg.Wait()
 }
 
 func sortedTimes(ts []time.Time) []time.Time {

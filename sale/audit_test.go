@@ -44,16 +44,16 @@ func TestAuditCountsPendingEventsAndComparesOrderByOrder(t *testing.T) {
 		}
 		return r.OrderNo
 	}
-	settle := func(no string, target int) {
-		s, err := schema.Settle(ctx, rdb, id, no, target, events.ReasonUser, uuid.NewString(), time.Now())
+	settle := func(no string, target schema.Target) {
+		s, err := schema.Settle(ctx, rdb, id, no, target, uuid.NewString(), time.Now())
 		if err != nil || s.Outcome != schema.Settled {
 			t.Fatalf("settle %s: %+v, %v", no, s, err)
 		}
 	}
 	a, b := reserve(1), reserve(2)
-	settle(a, schema.StateCancelled)
+	settle(a, schema.Cancelled(events.ReasonUser))
 	c := reserve(3) // the unit a freed
-	settle(b, schema.StatePaid)
+	settle(b, schema.Paid)
 	entries, err := schema.ReadOutbox(ctx, rdb, id, time.Now().Add(time.Minute), 100)
 	if err != nil || len(entries) != 5 {
 		t.Fatalf("outbox: %d entries, %v", len(entries), err)

@@ -34,11 +34,11 @@ func (x Expiry) CancelOrder(ctx context.Context, productID int64, orderNo, reaso
 		now = x.Now
 	}
 	at, id := now(), uuid.NewString()
-	res, err := schema.Settle(ctx, x.RDB, productID, orderNo, schema.StateCancelled, reason, id, at)
+	res, err := schema.Settle(ctx, x.RDB, productID, orderNo, schema.Cancelled(reason), id, at)
 	if err != nil || res.Outcome != schema.Settled || x.Publisher == nil {
 		return res, err
 	}
-	msg, err := eventmsg.ToMessage(schema.SettledEvent(productID, orderNo, schema.StateCancelled, reason, id, at, res))
+	msg, err := eventmsg.ToMessage(schema.SettledEvent(productID, orderNo, schema.Cancelled(reason), id, at, res))
 	if err != nil {
 		return res, nil // the relay reads the entry from the outbox and reports it
 	}

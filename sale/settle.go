@@ -20,18 +20,18 @@ type Settlement struct {
 // order stays paid). An order of another buyer is ErrNotFound, like an unknown one; a Redis failure is
 // ErrUnavailable (nothing changed) or ErrOutcomeUnknown (Result tells).
 func (s *Service) Pay(ctx context.Context, buyer int64, orderNo string) (*Settlement, error) {
-	return s.settle(ctx, buyer, orderNo, schema.StatePaid, "")
+	return s.settle(ctx, buyer, orderNo, schema.Paid)
 }
 
 // Cancel gives an order of the buyer up: its stock returns and the sold-out cache of its product is cleared.
 // Errors and idempotency as Pay's.
 func (s *Service) Cancel(ctx context.Context, buyer int64, orderNo string) (*Settlement, error) {
-	return s.settle(ctx, buyer, orderNo, schema.StateCancelled, events.ReasonUser)
+	return s.settle(ctx, buyer, orderNo, schema.Cancelled(events.ReasonUser))
 }
 
 // settle pays or cancels an order of the buyer. The order's buyer is read from Redis before the settle script
 // runs; it never changes once reserved, so the check cannot go stale.
-func (s *Service) settle(ctx context.Context, buyer int64, orderNo string, target int, reason string) (*Settlement, error) {
+func (s *Service) settle(ctx context.Context, buyer int64, orderNo string, target schema.Target) (*Settlement, error) {
 	productID, ok := productOfOrder(orderNo)
 	if !ok {
 		return nil, fail(ErrNotFound, "order %s not found", orderNo)
@@ -46,10 +46,10 @@ func (s *Service) settle(ctx context.Context, buyer int64, orderNo string, targe
 	}
 	now := s.deps.Now()
 	eventID := s.deps.NewID()
-	res, err := schema.Settle(ctx, s.deps.Scripts, productID, orderNo, target, reason, eventID, now)
+	res, err := schema.Settle(ctx, s.deps.Scripts, productID, orderNo, target, eventID, now)
 	if err != nil {
 		op := "payment"
-		if target == schema.StateCancelled {
+		if target.State == schema.StateCancelled {
 			op = "cancellation"
 		}
 		return nil, scriptFailure(fmt.Errorf("settle order %s (event %s): %w", orderNo, eventID, err), op, "nothing changed")
@@ -59,17 +59,17 @@ func (s *Service) settle(ctx context.Context, buyer int64, orderNo string, targe
 	case schema.UnknownOrder:
 		return nil, fail(ErrNotFound, "order %s not found", orderNo)
 	case schema.NotAwaitingPayment:
-		verb := map[int]string{schema.StatePaid: "payable", schema.StateCancelled: "cancellable"}[target]
+		verb := map[int]string{schema.StatePaid: "payable", schema.StateCancelled: "cancellable"}[target.State]
 		return nil, fail(ErrNotSettleable, "order %s is not %s: it is already %s", orderNo, verb,
 			strings.ToLower(statusName(res.State)))
 	default:
 		return nil, fmt.Errorf("settle order %s: unexpected outcome %v", orderNo, res.Outcome)
 	}
-	if target == schema.StateCancelled {
+	if target.State == schema.StateCancelled {
 		s.soldOut.clear(productID)
 	}
-	s.deps.Outbox.Deliver(ctx, productID, res.OutboxID, schema.SettledEvent(productID, orderNo, target, reason, eventID, now, res))
-	return &Settlement{OrderNo: orderNo, Status: target}, nil
+	s.deps.Outbox.Deliver(ctx, productID, res.OutboxID, schema.SettledEvent(productID, orderNo, target, eventID, now, res))
+	return &Settlement{OrderNo: orderNo, Status: target.State}, nil
 }
 
 // productOfOrder reads the product id out of an order number "SK<productId>-<seq>".

@@ -160,14 +160,14 @@ func ReservedEvent(productID, userID, quantity int64, eventID string, now time.T
 }
 
 // SettledEvent rebuilds the SeckillOrderPaid or SeckillOrderCancelled event that Settle appended.
-func SettledEvent(productID int64, orderNo string, target int, reason, eventID string, now time.Time, r SettleResult) events.Event {
+func SettledEvent(productID int64, orderNo string, target Target, eventID string, now time.Time, r SettleResult) events.Event {
 	at := time.UnixMilli(now.UnixMilli()).UTC()
-	if target == StatePaid {
+	if target.State == StatePaid {
 		return &events.SeckillOrderPaid{EventID: eventID, OrderNo: orderNo, UserID: r.UserID, ProductID: productID,
 			PaidAt: at, Seq: r.EventSeq, ProductName: r.Name, Price: r.Price, Quantity: r.Quantity}
 	}
 	return &events.SeckillOrderCancelled{EventID: eventID, OrderNo: orderNo, UserID: r.UserID, ProductID: productID,
-		Quantity: r.Quantity, Reason: reason, CancelledAt: at, Seq: r.EventSeq, StockBefore: r.StockBefore,
+		Quantity: r.Quantity, Reason: target.Reason, CancelledAt: at, Seq: r.EventSeq, StockBefore: r.StockBefore,
 		StockAfter: r.Stock, ProductName: r.Name, Price: r.Price}
 }
 

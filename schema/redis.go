@@ -139,6 +139,19 @@ const (
 	StateCancelled       = -1
 )
 
+// Target is what Settle makes of an order awaiting payment: Paid, or Cancelled with the reason the
+// SeckillOrderCancelled event carries.
+type Target struct {
+	State  int    // StatePaid or StateCancelled
+	Reason string // of a cancellation: events.ReasonUser, events.ReasonPaymentTimeout; empty for a payment
+}
+
+// Paid is the target of a payment.
+var Paid = Target{State: StatePaid}
+
+// Cancelled is the target of a cancellation for reason.
+func Cancelled(reason string) Target { return Target{State: StateCancelled, Reason: reason} }
+
 // SettleResult is what Settle decided. For Settled, Stock is the product's stock afterwards and StockBefore before
 // (they differ for a cancellation), OutboxID the outbox entry of the event, EventSeq its event sequence number,
 // and UserID, Quantity, Name and Price those of the order; State is the order's state when NotAwaitingPayment.
@@ -155,13 +168,16 @@ type SettleResult struct {
 	State       int
 }
 
-// Settle runs settle.lua: an order awaiting payment becomes paid (target StatePaid) or cancelled (StateCancelled,
-// with reason), and the matching event goes to the outbox; a cancellation returns the stock and the buyer mark.
-// Of any number of concurrent calls for one order exactly one settles it; the others get NotAwaitingPayment.
-func Settle(ctx context.Context, rdb redis.Scripter, productID int64, orderNo string, target int, reason, eventID string, now time.Time) (SettleResult, error) {
+// Settle runs settle.lua: an order awaiting payment becomes paid (Paid) or cancelled (Cancelled(reason)), and the
+// matching event goes to the outbox; a cancellation returns the stock and the buyer mark. Of any number of
+// concurrent calls for one order exactly one settles it; the others get NotAwaitingPayment.
+func Settle(ctx context.Context, rdb redis.Scripter, productID int64, orderNo string, target Target, eventID string, now time.Time) (SettleResult, error) {
+	if target.State != StatePaid && target.State != StateCancelled {
+		return SettleResult{}, fmt.Errorf("settle order %s: target state %d is neither paid nor cancelled", orderNo, target.State)
+	}
 	k := KeysFor(productID)
 	v, err := settleScript.Run(ctx, rdb, []string{k.Stock, k.Buyers, k.Orders, k.Outbox, k.Info, k.EvSeq},
-		orderNo, target, now.UnixMilli(), eventID, productID, reason).Slice()
+		orderNo, target.State, now.UnixMilli(), eventID, productID, target.Reason).Slice()
 	if err != nil {
 		return SettleResult{}, fmt.Errorf("settle order %s: %w", orderNo, err)
 	}

@@ -176,11 +176,11 @@ func TestSettleResolvesRacesToOneOutcome(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			target := schema.StatePaid
+			target := schema.Paid
 			if i%2 == 0 {
-				target = schema.StateCancelled
+				target = schema.Cancelled(events.ReasonUser)
 			}
-			res, err := schema.Settle(ctx, rdb, id, r.OrderNo, target, events.ReasonUser, uuid.NewString(), time.Now())
+			res, err := schema.Settle(ctx, rdb, id, r.OrderNo, target, uuid.NewString(), time.Now())
 			if err != nil {
 				t.Error(err)
 			}
@@ -200,7 +200,7 @@ func TestSettleResolvesRacesToOneOutcome(t *testing.T) {
 	if settled != 1 {
 		t.Fatalf("%d settles won, want exactly 1", settled)
 	}
-	if res, _ := schema.Settle(ctx, rdb, id, "SK-nope", schema.StatePaid, "", uuid.NewString(), time.Now()); res.Outcome != schema.UnknownOrder {
+	if res, _ := schema.Settle(ctx, rdb, id, "SK-nope", schema.Paid, uuid.NewString(), time.Now()); res.Outcome != schema.UnknownOrder {
 		t.Fatalf("unknown order = %+v", res)
 	}
 }
@@ -211,7 +211,7 @@ func TestCancelReturnsStockAndBuyerMarkOnce(t *testing.T) {
 	id := loadSale(t, 1, nil, nil)
 	r, _ := schema.Reserve(ctx, rdb, id, 9, 1, uuid.NewString(), time.Now())
 	for i := range 2 {
-		res, err := schema.Settle(ctx, rdb, id, r.OrderNo, schema.StateCancelled, events.ReasonPaymentTimeout, uuid.NewString(), time.Now())
+		res, err := schema.Settle(ctx, rdb, id, r.OrderNo, schema.Cancelled(events.ReasonPaymentTimeout), uuid.NewString(), time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,12 +253,12 @@ func TestFastPathEventsEqualOutboxEntries(t *testing.T) {
 	r, _ := schema.Reserve(ctx, rdb, id, 5, 1, evID, now)
 	fast := schema.ReservedEvent(id, 5, 1, evID, now, r, "iPhone 15 Pro", 699900)
 	payID := uuid.NewString()
-	s, _ := schema.Settle(ctx, rdb, id, r.OrderNo, schema.StatePaid, "", payID, now)
-	paid := schema.SettledEvent(id, r.OrderNo, schema.StatePaid, "", payID, now, s)
+	s, _ := schema.Settle(ctx, rdb, id, r.OrderNo, schema.Paid, payID, now)
+	paid := schema.SettledEvent(id, r.OrderNo, schema.Paid, payID, now, s)
 	r2, _ := schema.Reserve(ctx, rdb, id, 6, 1, uuid.NewString(), now)
 	cancelID := uuid.NewString()
-	c, _ := schema.Settle(ctx, rdb, id, r2.OrderNo, schema.StateCancelled, events.ReasonUser, cancelID, now)
-	cancelled := schema.SettledEvent(id, r2.OrderNo, schema.StateCancelled, events.ReasonUser, cancelID, now, c)
+	c, _ := schema.Settle(ctx, rdb, id, r2.OrderNo, schema.Cancelled(events.ReasonUser), cancelID, now)
+	cancelled := schema.SettledEvent(id, r2.OrderNo, schema.Cancelled(events.ReasonUser), cancelID, now, c)
 	entries, _ := schema.ReadOutbox(ctx, rdb, id, now.Add(time.Minute), 10)
 	if len(entries) != 4 || entries[0].StreamID != r.OutboxID || entries[1].StreamID != s.OutboxID ||
 		entries[3].StreamID != c.OutboxID {
@@ -343,7 +343,7 @@ func TestRestoreSaleAfterRedisLostItsData(t *testing.T) {
 	if err != nil || st.EventSeq-38 != 1 {
 		t.Fatalf("sale state %+v (%v): want 1 event pending", st, err)
 	}
-	if s, _ := schema.Settle(ctx, rdb, id, no(3), schema.StatePaid, "", uuid.NewString(), time.Now()); s.Outcome != schema.Settled {
+	if s, _ := schema.Settle(ctx, rdb, id, no(3), schema.Paid, uuid.NewString(), time.Now()); s.Outcome != schema.Settled {
 		t.Fatalf("paying a restored order = %+v", s)
 	}
 }
