@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,7 +40,7 @@ func (s *Service) Result(ctx context.Context, buyer, productID int64) (*Status, 
 	case errors.Is(err, sql.ErrNoRows) && orderNo != "":
 		// Not in MySQL yet. A payment Redis already decided is reported (the buyer whose pay got no answer
 		// learns it here); otherwise the order is PENDING.
-		if s.redisState(ctx, k, orderNo, schema.StateAwaitingPayment) == schema.StatePaid {
+		if s.redisState(ctx, productID, orderNo, schema.StateAwaitingPayment) == schema.StatePaid {
 			return &Status{Status: "PAID", OrderNo: &orderNo}, nil
 		}
 		return &Status{Status: "PENDING", OrderNo: &orderNo}, nil
@@ -50,24 +49,16 @@ func (s *Service) Result(ctx context.Context, buyer, productID int64) (*Status, 
 	case err != nil:
 		return nil, fmt.Errorf("read order of user %d product %d: %w", buyer, productID, err)
 	}
-	return &Status{Status: statusName(s.redisState(ctx, k, orderNo, status)), OrderNo: &orderNo}, nil
+	return &Status{Status: statusName(s.redisState(ctx, productID, orderNo, status)), OrderNo: &orderNo}, nil
 }
 
-// redisState returns an order's state as Redis decided it, or def when Redis does not know it.
-func (s *Service) redisState(ctx context.Context, k schema.Keys, orderNo string, def int) int {
-	rec, err := s.deps.Redis.HGet(ctx, k.Orders, orderNo).Result()
-	if err != nil {
+// redisState returns an order's state as Redis decided it, or def when Redis does not know it (or cannot say).
+func (s *Service) redisState(ctx context.Context, productID int64, orderNo string, def int) int {
+	o, known, err := schema.ReadOrder(ctx, s.deps.Redis, productID, orderNo)
+	if err != nil || !known {
 		return def
 	}
-	st, _, ok := strings.Cut(rec, "|")
-	if !ok {
-		return def
-	}
-	n, err := strconv.Atoi(st)
-	if err != nil {
-		return def
-	}
-	return n
+	return o.State
 }
 
 // Order is an order as MySQL holds it: the answer of GET /seckill/orders/{orderNo}.

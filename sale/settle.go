@@ -36,12 +36,12 @@ func (s *Service) settle(ctx context.Context, buyer int64, orderNo string, targe
 	if !ok {
 		return nil, fail(ErrNotFound, "order %s not found", orderNo)
 	}
-	owner, err := schema.OrderBuyer(ctx, s.deps.Redis, productID, orderNo)
+	order, known, err := schema.ReadOrder(ctx, s.deps.Redis, productID, orderNo)
 	if err != nil {
 		return nil, unavailable(fmt.Errorf("read the buyer of order %s: %w", orderNo, err),
 			"redis unavailable: nothing changed, try again")
 	}
-	if owner != buyer {
+	if !known || order.UserID != buyer {
 		return nil, fail(ErrNotFound, "order %s not found", orderNo)
 	}
 	now := s.deps.Now()

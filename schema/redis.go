@@ -316,25 +316,35 @@ func RestoreSale(ctx context.Context, rdb redis.Cmdable, s Sale, orders []OrderS
 	return code(v) == 1, nil
 }
 
-// OrderBuyer returns the buyer of an order as Redis records it (the orders hash), or 0 when Redis knows no such
-// order. An order's buyer never changes once reserved.
-func OrderBuyer(ctx context.Context, rdb redis.Cmdable, productID int64, orderNo string) (int64, error) {
+// ReadOrder returns an order as Redis records it (the orders hash), and false when Redis knows no such order. An
+// order's buyer and quantity never change once reserved; its state is the one the scripts last decided.
+func ReadOrder(ctx context.Context, rdb redis.Cmdable, productID int64, orderNo string) (OrderState, bool, error) {
 	rec, err := rdb.HGet(ctx, KeysFor(productID).Orders, orderNo).Result()
 	if errors.Is(err, redis.Nil) {
-		return 0, nil
+		return OrderState{}, false, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("read order %s: %w", orderNo, err)
+		return OrderState{}, false, fmt.Errorf("read order %s: %w", orderNo, err)
 	}
+	o, err := parseOrder(orderNo, rec)
+	return o, err == nil, err
+}
+
+// parseOrder reads an entry of the orders hash, "state|userId|quantity"; any other shape is ErrBadOrderRecord.
+func parseOrder(orderNo, rec string) (OrderState, error) {
 	parts := strings.Split(rec, "|")
 	if len(parts) != 3 {
-		return 0, fmt.Errorf("order %s: bad record %q", orderNo, rec)
+		return OrderState{}, fmt.Errorf("order %s: %w %q", orderNo, ErrBadOrderRecord, rec)
 	}
-	user, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("order %s: bad record %q", orderNo, rec)
+	o := OrderState{OrderNo: orderNo}
+	var err1, err2, err3 error
+	o.State, err1 = strconv.Atoi(parts[0])
+	o.UserID, err2 = strconv.ParseInt(parts[1], 10, 64)
+	o.Quantity, err3 = strconv.ParseInt(parts[2], 10, 64)
+	if errors.Join(err1, err2, err3) != nil {
+		return OrderState{}, fmt.Errorf("order %s: %w %q", orderNo, ErrBadOrderRecord, rec)
 	}
-	return user, nil
+	return o, nil
 }
 
 // ErrNoSale is returned by ReadSaleState for a product Redis has no sale of.
@@ -377,17 +387,9 @@ func ReadSaleState(ctx context.Context, rdb redis.Cmdable, productID int64) (Sal
 	skipped, _ := strconv.ParseInt(skip, 10, 64)
 	s.EventSeq = seq - skipped
 	for no, rec := range orders.Val() {
-		parts := strings.Split(rec, "|")
-		if len(parts) != 3 {
-			return SaleState{}, fmt.Errorf("product %d: order %s: %w %q", productID, no, ErrBadOrderRecord, rec)
-		}
-		o := OrderState{OrderNo: no}
-		var err1, err2, err3 error
-		o.State, err1 = strconv.Atoi(parts[0])
-		o.UserID, err2 = strconv.ParseInt(parts[1], 10, 64)
-		o.Quantity, err3 = strconv.ParseInt(parts[2], 10, 64)
-		if err := errors.Join(err1, err2, err3); err != nil {
-			return SaleState{}, fmt.Errorf("product %d: order %s: %w %q", productID, no, ErrBadOrderRecord, rec)
+		o, err := parseOrder(no, rec)
+		if err != nil {
+			return SaleState{}, fmt.Errorf("product %d: %w", productID, err)
 		}
 		s.Orders = append(s.Orders, o)
 	}

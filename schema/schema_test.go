@@ -242,6 +242,35 @@ func TestCancelReturnsStockAndBuyerMarkOnce(t *testing.T) {
 	}
 }
 
+// TestReadOrderTellsWhatTheScriptsDecided: an order reads back with its buyer, quantity and the state the last
+// script left; an unknown order is not known; a record of another shape is ErrBadOrderRecord, not a guess.
+func TestReadOrderTellsWhatTheScriptsDecided(t *testing.T) {
+	rdb := schematest.Redis(t)
+	ctx := context.Background()
+	id := loadSale(t, 5, nil, nil)
+	r, _ := schema.Reserve(ctx, rdb, id, 7, 2, uuid.NewString(), time.Now())
+	want := schema.OrderState{OrderNo: r.OrderNo, UserID: 7, Quantity: 2, State: schema.StateAwaitingPayment}
+	if o, known, err := schema.ReadOrder(ctx, rdb, id, r.OrderNo); err != nil || !known || o != want {
+		t.Fatalf("reserved order reads %+v, %v, %v; want %+v", o, known, err, want)
+	}
+	if _, err := schema.Settle(ctx, rdb, id, r.OrderNo, schema.Paid, uuid.NewString(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	want.State = schema.StatePaid
+	if o, known, err := schema.ReadOrder(ctx, rdb, id, r.OrderNo); err != nil || !known || o != want {
+		t.Fatalf("paid order reads %+v, %v, %v; want %+v", o, known, err, want)
+	}
+	if _, known, err := schema.ReadOrder(ctx, rdb, id, "SK-nope"); err != nil || known {
+		t.Fatalf("unknown order: known %v, err %v", known, err)
+	}
+	if err := rdb.HSet(ctx, schema.KeysFor(id).Orders, "SK-bad", "1|x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, known, err := schema.ReadOrder(ctx, rdb, id, "SK-bad"); !errors.Is(err, schema.ErrBadOrderRecord) || known {
+		t.Fatalf("bad record: known %v, err %v; want ErrBadOrderRecord", known, err)
+	}
+}
+
 // TestFastPathEventsEqualOutboxEntries holds that the event the request path rebuilds and publishes is the one
 // the relay would read from the outbox, so a duplicate delivery is the same event.
 func TestFastPathEventsEqualOutboxEntries(t *testing.T) {
