@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/sale"
 )
@@ -101,7 +99,7 @@ func decodeListing(r *http.Request) (*events.ProductListed, error) {
 
 // audit answers GET /admin/products/{id}/audit.
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	id, err := parsePositive("id", mux.Vars(r)["id"])
+	id, err := parsePositive("id", r.PathValue("id"))
 	if err != nil {
 		s.respond(w, r, nil, err)
 		return

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -15,12 +14,14 @@ type BuyerVerifier interface {
 	Buyer(authorization string) (int64, error)
 }
 
-type buyerKey struct{}
+// buyerHandler serves a buyer endpoint for the request's buyer; 0 means none was named (trusted mode without a
+// userId), which only kill can settle from its body.
+type buyerHandler func(w http.ResponseWriter, r *http.Request, buyer int64)
 
 // buyer runs h for the request's buyer, settled before anything is read or changed: the `sub` of a verified token,
 // or in trusted mode the userId query parameter (kill takes the body's userId instead). A userId query parameter
 // that names another buyer than the token is 403.
-func (s *Server) buyer(h http.HandlerFunc) http.HandlerFunc {
+func (s *Server) buyer(h buyerHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var id int64
 		if !s.cfg.TrustedBuyers {
@@ -30,7 +31,7 @@ func (s *Server) buyer(h http.HandlerFunc) http.HandlerFunc {
 				return
 			}
 		}
-		if r.URL.Query().Has("userId") {
+		if r.URL.RawQuery != "" && r.URL.Query().Has("userId") {
 			q, err := queryPositive(r, "userId")
 			if err == nil && id != 0 && q != id {
 				err = fail(http.StatusForbidden, "userId: %d is not the signed-in buyer", q)
@@ -41,25 +42,24 @@ func (s *Server) buyer(h http.HandlerFunc) http.HandlerFunc {
 			}
 			id = q
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), buyerKey{}, id)))
+		h(w, r, id)
 	}
 }
 
-// buyerOf returns the buyer the request acts for; in trusted mode without a userId it is 400.
-func buyerOf(r *http.Request) (int64, error) {
-	if id, _ := r.Context().Value(buyerKey{}).(int64); id != 0 {
-		return id, nil
+// named returns the buyer a request acts for; none (trusted mode without a userId) is 400.
+func named(buyer int64) (int64, error) {
+	if buyer != 0 {
+		return buyer, nil
 	}
 	return 0, badRequest("userId: missing")
 }
 
-// bodyBuyer reconciles a kill body's optional userId with the request's buyer: it must equal the token's buyer
-// (403 otherwise), and in trusted mode it is the buyer.
-func bodyBuyer(r *http.Request, fields map[string]json.RawMessage) (int64, error) {
-	signedIn, _ := r.Context().Value(buyerKey{}).(int64)
+// bodyBuyer reconciles a kill body's optional userId with the request's buyer (signedIn): it must equal the
+// token's buyer (403 otherwise), and in trusted mode it is the buyer.
+func bodyBuyer(signedIn int64, fields map[string]json.RawMessage) (int64, error) {
 	raw, ok := fields["userId"]
 	if !ok {
-		return buyerOf(r)
+		return named(signedIn)
 	}
 	id, err := parsePositive("userId", string(raw))
 	if err != nil {

@@ -3,21 +3,19 @@ package httpapi
 import (
 	"net/http"
 
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// routes lists every endpoint in one place.
-func (s *Server) routes() http.Handler {
-	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusNotFound, "no such endpoint", nil)
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, "method not allowed", nil)
-	})
-	handle := func(method, path, route string, h http.HandlerFunc) {
-		r.Handle(path, s.instrument(route, h)).Methods(method)
+// routes lists every endpoint in one place, on the standard library's ServeMux (Go 1.22 patterns: a GET pattern
+// also serves HEAD). Each API endpoint is counted and timed under its route name (observe); /metrics, the pages
+// and the static files are not.
+func (s *Server) routes() (*http.ServeMux, map[string]*route) {
+	mux := http.NewServeMux()
+	counted := map[string]*route{}
+	handle := func(method, path, name string, h http.HandlerFunc) {
+		pattern := method + " " + path
+		mux.Handle(pattern, h)
+		counted[pattern] = s.metrics.route(name)
 	}
 	handle(http.MethodPost, "/seckill/kill", "kill", s.buyer(s.kill))
 	handle(http.MethodGet, "/seckill/result", "result", s.buyer(s.result))
@@ -29,17 +27,17 @@ func (s *Server) routes() http.Handler {
 	handle(http.MethodPost, "/admin/products", "admin_list_product", s.admin(s.listProduct))
 	handle(http.MethodGet, "/admin/products/{id}/audit", "admin_audit", s.admin(s.audit))
 	handle(http.MethodGet, "/admin/products", "admin_board", s.admin(s.board))
-	r.Handle("/metrics", promhttp.HandlerFor(s.deps.Gatherer, promhttp.HandlerOpts{})).Methods(http.MethodGet)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Gatherer, promhttp.HandlerOpts{}))
 	handle(http.MethodGet, "/healthz", "healthz", s.healthz)
 	handle(http.MethodGet, "/readyz", "readyz", s.readyz)
 	if p := s.deps.Pages; p != nil {
-		r.Handle("/", p).Methods(http.MethodGet, http.MethodHead)
-		r.Handle("/admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently)).Methods(http.MethodGet)
-		r.Handle("/admin/", p).Methods(http.MethodGet, http.MethodHead)
-		r.PathPrefix("/static/").Handler(p).Methods(http.MethodGet, http.MethodHead)
+		mux.Handle("GET /{$}", p)
+		mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
+		mux.Handle("GET /admin/{$}", p)
+		mux.Handle("GET /static/", p)
 	}
 	if s.deps.DevTokens != nil {
 		handle(http.MethodPost, "/dev/token", "dev_token", s.devToken)
 	}
-	return r
+	return mux, counted
 }

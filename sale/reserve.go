@@ -35,9 +35,9 @@ func (s *Service) Reserve(ctx context.Context, buyer, productID, qty int64) (*Re
 		s.metrics.reserved(outcomeRateLimited)
 		return nil, fail(ErrRateLimited, "user %d: too many requests, slow down", buyer)
 	}
-	if s.soldOut.known(productID, now) {
+	if err := s.soldOut.known(productID, now); err != nil {
 		s.metrics.reserved(outcomeSoldOutCached)
-		return nil, fail(ErrSoldOut, "product %d is sold out", productID)
+		return nil, err
 	}
 	eventID := s.deps.NewID()
 	res, err := schema.Reserve(ctx, s.deps.Scripts, productID, buyer, qty, eventID, now)

@@ -5,21 +5,49 @@ import (
 	"time"
 )
 
-// soldOut remembers, per product, until when requests are answered "sold out" without calling Redis. An entry
-// expires after ttl, so a product whose stock came back through another instance is noticed within ttl; a
-// cancellation through this instance clears it at once. Safe for concurrent use.
+// soldOut remembers, per product, until when requests are answered "sold out" without calling Redis, and the
+// answer itself, built once. An entry expires after ttl, so a product whose stock came back through another
+// instance is noticed within ttl; a cancellation through this instance clears it at once. Safe for concurrent
+// use; the hot path (known) takes a read lock and allocates nothing.
 type soldOut struct {
-	ttl   time.Duration
-	until sync.Map // int64 product id -> int64 unix nano
+	ttl time.Duration
+
+	mu      sync.RWMutex
+	entries map[int64]soldOutEntry
 }
 
-func (s *soldOut) known(productID int64, now time.Time) bool {
-	v, ok := s.until.Load(productID)
-	return ok && now.UnixNano() < v.(int64)
+type soldOutEntry struct {
+	until int64 // unix nano
+	err   error // ErrSoldOut naming the product; never changed once built
+}
+
+// known returns the product's sold-out answer while the entry lasts, nil otherwise.
+func (s *soldOut) known(productID int64, now time.Time) error {
+	s.mu.RLock()
+	e, ok := s.entries[productID]
+	s.mu.RUnlock()
+	if ok && now.UnixNano() < e.until {
+		return e.err
+	}
+	return nil
 }
 
 func (s *soldOut) mark(productID int64, now time.Time) {
-	s.until.Store(productID, now.Add(s.ttl).UnixNano())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.entries == nil {
+		s.entries = map[int64]soldOutEntry{}
+	}
+	e, ok := s.entries[productID]
+	if !ok {
+		e.err = fail(ErrSoldOut, "product %d is sold out", productID)
+	}
+	e.until = now.Add(s.ttl).UnixNano()
+	s.entries[productID] = e
 }
 
-func (s *soldOut) clear(productID int64) { s.until.Delete(productID) }
+func (s *soldOut) clear(productID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.entries, productID)
+}
