@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,30 @@ func TestTokenCommandPrintsAVerifiableToken(t *testing.T) {
 	err = run(context.Background(), []string{"token", "-user", "1"}, envOf(nil), io.Discard, io.Discard)
 	if err == nil || !strings.HasPrefix(err.Error(), "SECKILL_BUYER_JWT_SECRET") {
 		t.Fatalf("token without a secret: %v", err)
+	}
+}
+
+// TestGCDefaultsYieldToTheEnvironment: serve and consume collect at GOGC=400 under a 110 MiB soft limit unless
+// the environment names its own GOGC or GOMEMLIMIT, which then stay as the runtime read them.
+func TestGCDefaultsYieldToTheEnvironment(t *testing.T) {
+	gcPercent := func() int { v := debug.SetGCPercent(100); debug.SetGCPercent(v); return v }
+	savedPercent, savedLimit := gcPercent(), debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetGCPercent(savedPercent); debug.SetMemoryLimit(savedLimit) })
+	for _, c := range []struct {
+		env     map[string]string
+		percent int
+		limit   int64
+	}{
+		{map[string]string{}, defaultGOGC, defaultGOMEMLIMIT},
+		{map[string]string{"GOGC": "150"}, 123, defaultGOMEMLIMIT},
+		{map[string]string{"GOMEMLIMIT": "1GiB"}, defaultGOGC, 77 << 20},
+		{map[string]string{"GOGC": "off", "GOMEMLIMIT": "1GiB"}, 123, 77 << 20},
+	} {
+		debug.SetGCPercent(123)
+		debug.SetMemoryLimit(77 << 20)
+		gcDefaults(func(k string) string { return c.env[k] })
+		if p, l := gcPercent(), debug.SetMemoryLimit(-1); p != c.percent || l != c.limit {
+			t.Errorf("env %v: GOGC %d, limit %d; want %d, %d", c.env, p, l, c.percent, c.limit)
+		}
 	}
 }

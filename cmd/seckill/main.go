@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -31,6 +32,9 @@ SECKILL_ADMIN_TOKEN, SECKILL_BUYER_AUTH, SECKILL_BUYER_JWT_SECRET and more; see 
 `
 
 func main() {
+	if len(os.Args) > 1 && (os.Args[1] == "serve" || os.Args[1] == "consume") {
+		gcDefaults(getenv)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], getenv, os.Stdout, os.Stderr)
 	stop()
@@ -41,6 +45,27 @@ func main() {
 		}
 		fmt.Fprintf(os.Stderr, "seckill: %v\n", err)
 		os.Exit(1)
+	}
+}
+
+// Garbage collector defaults of the long-running commands, where the environment sets no GOGC or GOMEMLIMIT.
+// serve's live heap is 20–30 MB under a sale (pulled messages, the token cache, connections); Go's default GOGC=100
+// collects every 20–30 MB allocated, a tenth of serve's CPU at 10,000 reservations/s. GOGC=400 collects a quarter
+// as often, and the soft limit keeps the process near 110 MiB (the issue's budget is 150 MB of RSS): past it the
+// collector runs as often as it must, up to half the CPU, instead of growing the heap.
+const (
+	defaultGOGC       = 400
+	defaultGOMEMLIMIT = 110 << 20
+)
+
+// gcDefaults applies defaultGOGC and defaultGOMEMLIMIT unless the environment sets GOGC or GOMEMLIMIT, which the
+// runtime has then read itself. It changes process-wide settings, so only main calls it.
+func gcDefaults(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGOGC)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultGOMEMLIMIT)
 	}
 }
 
