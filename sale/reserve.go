@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/schema"
@@ -81,8 +82,7 @@ func (s *Service) Reserve(ctx context.Context, buyer, productID, qty int64) (*Re
 
 // saleInfo returns a product's name and price from Redis. Both are immutable once listed, so they are cached.
 func (s *Service) saleInfo(ctx context.Context, productID int64) (string, events.Money, error) {
-	if v, ok := s.infoCache.Load(productID); ok {
-		i := v.(saleInfo)
+	if i, ok := s.info.get(productID); ok {
 		return i.name, i.price, nil
 	}
 	vals, err := s.deps.Redis.HMGet(ctx, schema.KeysFor(productID).Info, "name", "price").Result()
@@ -95,11 +95,34 @@ func (s *Service) saleInfo(ctx context.Context, productID int64) (string, events
 	if err != nil {
 		return "", 0, fmt.Errorf("product %d has no price in redis", productID)
 	}
-	s.infoCache.Store(productID, saleInfo{name: name, price: events.Money(p)})
+	s.info.put(productID, saleInfo{name: name, price: events.Money(p)})
 	return name, events.Money(p), nil
 }
 
 type saleInfo struct {
 	name  string
 	price events.Money
+}
+
+// infoCache maps product ids to their saleInfo. Safe for concurrent use; get takes a read lock and allocates
+// nothing.
+type infoCache struct {
+	mu sync.RWMutex
+	m  map[int64]saleInfo
+}
+
+func (c *infoCache) get(productID int64) (saleInfo, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	i, ok := c.m[productID]
+	return i, ok
+}
+
+func (c *infoCache) put(productID int64, i saleInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[int64]saleInfo{}
+	}
+	c.m[productID] = i
 }

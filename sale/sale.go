@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -98,8 +97,8 @@ type Service struct {
 	limiter *limiter
 	soldOut *soldOut
 	metrics *metrics
-	// infoCache maps product id -> saleInfo (name and price never change once listed).
-	infoCache sync.Map
+	// info caches each product's name and price, which never change once listed.
+	info infoCache
 	catalog   catalog
 }
 
