@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -192,12 +193,17 @@ func TestTokenCommandPrintsAVerifiableToken(t *testing.T) {
 	}
 }
 
-// TestGCDefaultsYieldToTheEnvironment: serve and consume collect at GOGC=400 under a 110 MiB soft limit unless
-// the environment names its own GOGC or GOMEMLIMIT, which then stay as the runtime read them.
-func TestGCDefaultsYieldToTheEnvironment(t *testing.T) {
+// TestRuntimeDefaultsYieldToTheEnvironment: serve and consume collect at GOGC=400 under a 110 MiB soft limit
+// unless the environment names its own GOGC or GOMEMLIMIT, which then stay as the runtime read them, and sample
+// the heap only when SECKILL_PPROF_ADDR serves the profile.
+func TestRuntimeDefaultsYieldToTheEnvironment(t *testing.T) {
 	gcPercent := func() int { v := debug.SetGCPercent(100); debug.SetGCPercent(v); return v }
-	savedPercent, savedLimit := gcPercent(), debug.SetMemoryLimit(-1)
-	t.Cleanup(func() { debug.SetGCPercent(savedPercent); debug.SetMemoryLimit(savedLimit) })
+	savedPercent, savedLimit, savedRate := gcPercent(), debug.SetMemoryLimit(-1), runtime.MemProfileRate
+	t.Cleanup(func() {
+		debug.SetGCPercent(savedPercent)
+		debug.SetMemoryLimit(savedLimit)
+		runtime.MemProfileRate = savedRate
+	})
 	for _, c := range []struct {
 		env     map[string]string
 		percent int
@@ -207,12 +213,21 @@ func TestGCDefaultsYieldToTheEnvironment(t *testing.T) {
 		{map[string]string{"GOGC": "150"}, 123, defaultGOMEMLIMIT},
 		{map[string]string{"GOMEMLIMIT": "1GiB"}, defaultGOGC, 77 << 20},
 		{map[string]string{"GOGC": "off", "GOMEMLIMIT": "1GiB"}, 123, 77 << 20},
+		{map[string]string{"SECKILL_PPROF_ADDR": "127.0.0.1:6060"}, defaultGOGC, defaultGOMEMLIMIT},
 	} {
 		debug.SetGCPercent(123)
 		debug.SetMemoryLimit(77 << 20)
-		gcDefaults(func(k string) string { return c.env[k] })
+		runtime.MemProfileRate = 4096
+		runtimeDefaults(func(k string) string { return c.env[k] })
 		if p, l := gcPercent(), debug.SetMemoryLimit(-1); p != c.percent || l != c.limit {
 			t.Errorf("env %v: GOGC %d, limit %d; want %d, %d", c.env, p, l, c.percent, c.limit)
+		}
+		wantRate := 0
+		if c.env["SECKILL_PPROF_ADDR"] != "" {
+			wantRate = 4096
+		}
+		if runtime.MemProfileRate != wantRate {
+			t.Errorf("env %v: MemProfileRate %d, want %d", c.env, runtime.MemProfileRate, wantRate)
 		}
 	}
 }
