@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"github.com/gorilla/mux"
+
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -99,7 +101,7 @@ func decodeListing(r *http.Request) (*events.ProductListed, error) {
 
 // audit answers GET /admin/products/{id}/audit.
 func (s *Server) audit(w http.ResponseWriter, r *http.Request) {
-	id, err := parsePositive("id", r.PathValue("id"))
+	id, err := parsePositive("id", mux.Vars(r)["id"])
 	if err != nil {
 		s.respond(w, r, nil, err)
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -358,5 +359,39 @@ func TestRateLimitIs429AndReservesNothing(t *testing.T) {
 	}
 	if r := s.kill(78, b); r.Status != http.StatusOK {
 		t.Fatalf("another buyer: %d", r.Status)
+	}
+}
+
+// TestAnswersAreCountedUnderTheirRoute: every API answer is counted by route and code, the buy endpoint's too
+// (ServeHTTP hands it to its handler without the router); a wrong method or path is counted under no route.
+func TestAnswersAreCountedUnderTheirRoute(t *testing.T) {
+	s := newStack(t)
+	id := s.list(1)
+	s.kill(1001, id)
+	s.kill(1002, id)
+	s.kill(1002, id)
+	s.as(1001, "GET", fmt.Sprintf("/seckill/result?productId=%d", id), "")
+	s.do("GET", "/seckill/kill", "")
+	s.do("POST", "/seckill/kill/", "")
+	want := map[string]float64{"admin_list_product|201": 1, "kill|200": 1, "kill|410": 2, "result|200": 1}
+	got := map[string]float64{}
+	families, err := s.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "seckill_http_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got[labels["route"]+"|"+labels["code"]] = m.GetCounter().GetValue()
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("seckill_http_requests_total by route|code = %v, want %v", got, want)
 	}
 }

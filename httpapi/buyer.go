@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"github.com/gorilla/mux"
+
 	"context"
 	"net/http"
 
@@ -60,7 +62,7 @@ func (s *Server) order(w http.ResponseWriter, r *http.Request, buyer int64) {
 		s.respond(w, r, nil, err)
 		return
 	}
-	o, err := s.deps.Sale.Order(r.Context(), buyer, r.PathValue("orderNo"))
+	o, err := s.deps.Sale.Order(r.Context(), buyer, mux.Vars(r)["orderNo"])
 	s.respond(w, r, o, err)
 }
 
@@ -82,13 +84,13 @@ func (s *Server) settle(w http.ResponseWriter, r *http.Request, buyer int64, op 
 		s.respond(w, r, nil, err)
 		return
 	}
-	data, err := op(r.Context(), buyer, r.PathValue("orderNo"))
+	data, err := op(r.Context(), buyer, mux.Vars(r)["orderNo"])
 	s.respond(w, r, data, err)
 }
 
 // product answers GET /seckill/products/{id} with the live stock from Redis.
 func (s *Server) product(w http.ResponseWriter, r *http.Request) {
-	id, err := parsePositive("id", r.PathValue("id"))
+	id, err := parsePositive("id", mux.Vars(r)["id"])
 	if err != nil {
 		s.respond(w, r, nil, err)
 		return

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -47,19 +48,25 @@ func (c *codeCounters) inc(code int) {
 	v.(prometheus.Counter).Inc()
 }
 
-// route is one endpoint's latency histogram and request counters, resolved once when the routes are built. Safe
-// for concurrent use.
-type route struct {
-	latency prometheus.Observer
-	codes   *codeCounters
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
 }
 
-func (m *metrics) route(name string) *route {
-	return &route{latency: m.latency.WithLabelValues(name), codes: &codeCounters{route: name, vec: m.requests}}
+func (r *statusRecorder) WriteHeader(code int) {
+	r.code = code
+	r.ResponseWriter.WriteHeader(code)
 }
 
-// observe counts one answer of the route with its status code and records its latency.
-func (rt *route) observe(start time.Time, code int) {
-	rt.latency.Observe(time.Since(start).Seconds())
-	rt.codes.inc(code)
+// instrument counts requests by route and code and observes their latency.
+func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
+	lat := s.metrics.latency.WithLabelValues(route)
+	codes := &codeCounters{route: route, vec: s.metrics.requests}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+		h(rec, r)
+		lat.Observe(time.Since(start).Seconds())
+		codes.inc(rec.code)
+	})
 }
