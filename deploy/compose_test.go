@@ -498,7 +498,7 @@ func TestComposeBrokerConf(t *testing.T) {
 
 	conf := readProperties(t, "deploy/rocketmq/broker.conf")
 	local := readProperties(t, "tools/rocketmq/broker.conf.in")
-	for _, k := range []string{"timerWheelEnable", "timerPrecisionMs", "autoCreateTopicEnable", "autoCreateSubscriptionGroup",
+	for _, k := range []string{"timerWheelEnable", "timerPrecisionMs", "timerFlushIntervalMs", "autoCreateTopicEnable", "autoCreateSubscriptionGroup",
 		"defaultTopicQueueNums", "brokerClusterName", "brokerName", "brokerId", "brokerRole", "flushDiskType", "enablePropertyFilter"} {
 		if local[k] == "" {
 			t.Errorf("tools/rocketmq/broker.conf.in does not set %s", k)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -274,4 +275,52 @@ func TestManyInFlightPerQueueWhenAsked(t *testing.T) {
 	if len(rest) != n-8 {
 		t.Fatalf("%d more messages, want %d", len(rest), n-8)
 	}
+}
+
+// A backlog is buffered only so far ahead of the handlers: every buffered message holds a client goroutine (with
+// its stack) until it is handed out, so a subscription whose handlers lag behind a long backlog must not pull it
+// all into memory. (The client's default topic threshold let it buffer until 4,096 goroutines were taken.)
+// Not parallel: it counts the process's goroutines.
+func TestBacklogIsBufferedOnlyAFewPullsAhead(t *testing.T) {
+	waitForRestarts(t)
+	ns := []string{rmqtest.Namesrv(t)}
+	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	// One queue, one message in flight, pulls of 8: a few dozen messages buffered at most.
+	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: ns, BrokerAddr: rmqtest.Broker(),
+		QueueNums: 1, PullBatchSize: 8}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	topic := testTopic("backlog")
+	if err := sub.SubscribeInitialize(topic); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	for sent := 0; sent < n; sent += 100 {
+		msgs := make([]*message.Message, 100)
+		for i := range msgs {
+			msgs[i] = message.NewMessage(watermill.NewUUID(), []byte("x"))
+		}
+		if err := pub.Publish(topic, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := runtime.NumGoroutine()
+	out := subscribe(t, sub, topic)
+	first := received(t, out, 1, 30*time.Second)
+	// The first message is held (not acked) while the client pulls ahead; watch what that costs for 3 s.
+	most := 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		most = max(most, runtime.NumGoroutine()-before)
+	}
+	if most > 400 {
+		t.Fatalf("%d more goroutines while the first of %d messages was held: the backlog was pulled into memory", most, n)
+	}
+	t.Logf("at most %d more goroutines while the first of %d messages was held", most, n)
+	first[0].Ack()
 }

@@ -153,6 +153,9 @@ func (c *SubscriberConfig) setDefaults() {
 	}
 }
 
+// bufferedPerQueue is how many messages of one queue a subscription buffers ahead of its handlers.
+func (c SubscriberConfig) bufferedPerQueue() int { return c.MaxInFlightPerQueue + 8*c.PullBatchSize }
+
 // Validate reports the first invalid field of a config whose defaults have been set.
 func (c SubscriberConfig) Validate() error {
 	if err := validateNameServers(c.NameServers); err != nil {

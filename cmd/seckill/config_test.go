@@ -231,3 +231,14 @@ func TestRuntimeDefaultsYieldToTheEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// With the throttle on, the projection's Batcher waits a little for the rest of the burst the throttle let through;
+// without it, batches take what queued up and never wait.
+func TestBatcherWaitsForTheThrottlesBurstOnlyWhenThrottled(t *testing.T) {
+	if w := batchWait(Config{Throttle: 1000}); w != throttledBatchWait || w <= 0 || w >= 100*time.Millisecond {
+		t.Errorf("throttled batch wait = %s, want %s: more than nothing, well under the throttle's tick", w, throttledBatchWait)
+	}
+	if w := batchWait(Config{Throttle: 0}); w != 0 {
+		t.Errorf("unthrottled batch wait = %s, want 0", w)
+	}
+}
