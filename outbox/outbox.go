@@ -42,6 +42,11 @@ type Config struct {
 	Backoff time.Duration
 	// BatchSize is the most entries the relay or the fast path publishes in one call. Defaults to 256.
 	BatchSize int64
+	// Linger is how long the fast path waits, after an event arrives, for more to publish with it (unless BatchSize
+	// is reached first). It delays no answer: the event is in the Redis outbox before the buyer is told. Each publish
+	// costs serve and the broker a fixed ~0.1 ms beside its per-event cost, so at moderate rates, where one call
+	// would carry a few events, waiting lets it carry more. Defaults to 2ms; negative means no wait.
+	Linger time.Duration
 	// QueueSize is how many events may wait for the fast path; beyond it Deliver leaves events to the relay.
 	// Defaults to 16384.
 	QueueSize int
@@ -71,6 +76,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = 256
+	}
+	if c.Linger == 0 {
+		c.Linger = 2 * time.Millisecond
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = 16384
@@ -176,13 +184,20 @@ func (o *Outbox) Close() error {
 	return nil
 }
 
-// fastPath publishes queued deliveries: whatever is queued when it wakes up goes in one Publish call (up to
-// BatchSize), so under load one broker round trip carries many events. Then it removes them from the outbox.
+// fastPath publishes queued deliveries: an event and whatever follows it within Linger go in one Publish call (up
+// to BatchSize), so one broker round trip carries many events. Then it removes them from the outbox. Once the
+// queue is closed it publishes what is left at once.
 func (o *Outbox) fastPath() {
 	defer close(o.done)
 	batch := make([]delivery, 0, o.cfg.BatchSize)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for d := range o.queue {
 		batch = append(batch[:0], d)
+		waiting := o.cfg.Linger > 0
+		if waiting {
+			linger.Reset(o.cfg.Linger)
+		}
 	fill:
 		for int64(len(batch)) < o.cfg.BatchSize {
 			select {
@@ -191,10 +206,23 @@ func (o *Outbox) fastPath() {
 					break fill
 				}
 				batch = append(batch, more)
+				continue
 			default:
-				break fill
+			}
+			if !waiting {
+				break
+			}
+			select {
+			case more, ok := <-o.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, more)
+			case <-linger.C:
+				waiting = false
 			}
 		}
+		linger.Stop()
 		o.flush(batch)
 	}
 }

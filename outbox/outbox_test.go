@@ -244,6 +244,58 @@ func TestFastPathDeliversAndRemovesTheEntries(t *testing.T) {
 	}
 }
 
+// countingPublisher counts the Publish calls it passes to the real broker publisher.
+type countingPublisher struct {
+	message.Publisher
+	calls atomic.Int64
+}
+
+func (c *countingPublisher) Publish(topic string, msgs ...*message.Message) error {
+	c.calls.Add(1)
+	return c.Publisher.Publish(topic, msgs...)
+}
+
+// TestEventsWithinTheLingerShareAPublish: events that reach the fast path within Linger of the first go to the
+// broker in one call, each once.
+func TestEventsWithinTheLingerShareAPublish(t *testing.T) {
+	r := newRig(t, 10)
+	counting := &countingPublisher{Publisher: r.pub}
+	o, _ := r.outbox(outbox.Config{Linger: 300 * time.Millisecond}, r.rdb, counting)
+	rs := r.reserve(1, 5)
+	for _, x := range rs {
+		if !o.Deliver(context.Background(), r.id, x.streamID, x.event) {
+			t.Fatal("Deliver refused")
+		}
+		time.Sleep(10 * time.Millisecond) // spaced out, as at a moderate rate
+	}
+	waitFor(t, "empty outbox", func() bool { return r.depth() == 0 })
+	r.wantDelivered(rs, 1)
+	if n := counting.calls.Load(); n != 1 {
+		t.Fatalf("%d publish calls for 5 events within the linger, want 1", n)
+	}
+}
+
+// TestCloseDoesNotWaitOutTheLinger: closing the outbox publishes what waits for its linger at once.
+func TestCloseDoesNotWaitOutTheLinger(t *testing.T) {
+	r := newRig(t, 10)
+	o, _ := r.outbox(outbox.Config{Linger: time.Minute}, r.rdb, r.pub)
+	rs := r.reserve(1, 1)
+	if !o.Deliver(context.Background(), r.id, rs[0].streamID, rs[0].event) {
+		t.Fatal("Deliver refused")
+	}
+	start := time.Now()
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("Close took %s with a one-minute linger", took)
+	}
+	r.wantDelivered(rs, 1)
+	if d := r.depth(); d != 0 {
+		t.Fatalf("outbox depth %d after Close, want 0", d)
+	}
+}
+
 // TestOneBatchOfTwoProductsLeavesBothOutboxes: the fast path removes a batch's entries with one XDEL per
 // product; entries of two products queued behind a slow publish go out in one batch, and both outboxes empty.
 func TestOneBatchOfTwoProductsLeavesBothOutboxes(t *testing.T) {
