@@ -98,8 +98,8 @@ type Service struct {
 	soldOut *soldOut
 	metrics *metrics
 	// info caches each product's name and price, which never change once listed.
-	info infoCache
-	catalog   catalog
+	info    infoCache
+	catalog catalog
 }
 
 // New builds a Service and registers its metrics on deps.Registerer.
