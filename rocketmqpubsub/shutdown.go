@@ -4,6 +4,9 @@ package rocketmqpubsub
 
 import "github.com/apache/rocketmq-client-go/v2/consumer"
 
+// raceBuild tells whether the race detector is on (see shutdown_race.go and the subscriber's buffer bound).
+const raceBuild = false
+
 // rebalanceQuiesce is empty outside race builds; shutdown_race.go explains what race builds do instead.
 type rebalanceQuiesce struct{}
 

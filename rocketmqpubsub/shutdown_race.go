@@ -12,6 +12,9 @@ import (
 	"github.com/apache/rocketmq-client-go/v2/primitive"
 )
 
+// raceBuild tells whether the race detector is on.
+const raceBuild = true
+
 // Race builds only. rocketmq-client-go races in its own consumer shutdown: rmqClient.Shutdown writes the
 // client's `close` flag while a rebalance still running on the client's goroutines reads it (rmqClient.InvokeSync,
 // e.g. fetching a queue's offset), with nothing ordering the two. The race is benign (a late reader sees the

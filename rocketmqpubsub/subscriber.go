@@ -159,13 +159,18 @@ func (s *Subscriber) start(ctx context.Context, topic, group string) (*subscript
 		// The callbacks of one queue wait for each other (queueGate) while holding one of these slots, which
 		// all queues of the topic share: keep more than the queues can buffer, so none starves the others.
 		consumer.WithConsumeGoroutineNums(4096),
+	}
+	if !raceBuild {
 		// Each buffered message holds one of those goroutines (and its stack) until it is handed out: buffer
 		// MaxInFlightPerQueue plus eight pulls per queue (with two, a queue over the threshold waited 50 ms
 		// for its next pull and an unthrottled drain lost ~9 % of its rate). At every rebalance the client
 		// replaces the queue threshold by PullThresholdForTopic divided by the queues held; its default
-		// (102,400) let a backlog take all 4,096 goroutines, so set both.
-		consumer.WithPullThresholdForQueue(int64(s.config.bufferedPerQueue())),
-		consumer.WithPullThresholdForTopic(s.config.bufferedPerQueue() * s.config.QueueNums),
+		// (102,400) let a backlog take all 4,096 goroutines, so set both. Not in race builds: the client's
+		// flow control, which these thresholds engage, logs the queue's offsets read without its lock and
+		// counts its pauses unsynchronised (push_consumer.go, pullMessage), which the race detector reports.
+		opts = append(opts,
+			consumer.WithPullThresholdForQueue(int64(s.config.bufferedPerQueue())),
+			consumer.WithPullThresholdForTopic(s.config.bufferedPerQueue()*s.config.QueueNums))
 	}
 	pc, err := rocketmq.NewPushConsumer(append(opts, sub.raceOptions()...)...)
 	if err != nil {
