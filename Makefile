@@ -9,7 +9,7 @@ export SECKILL_ADMIN_TOKEN ?= $(DEV_ADMIN_TOKEN)
 DEV_BUYER_JWT_SECRET ?= dev-buyer-jwt-secret-not-for-production
 export SECKILL_BUYER_JWT_SECRET ?= $(DEV_BUYER_JWT_SECRET)
 
-.PHONY: all build run services services-down services-status services-cluster services-cluster-down run-cluster test-cluster test-cluster-short restart-broker chromium test test-race test-pubsub-full test-faults screenshots bench vet fmt clean dashboards tools prometheus prometheus-down
+.PHONY: all build run services services-down services-status services-cluster services-cluster-down run-cluster test-cluster test-cluster-short restart-broker reset-broker chromium test test-race test-pubsub-full test-faults screenshots bench vet fmt clean dashboards tools prometheus prometheus-down
 
 all: build
 
@@ -27,6 +27,11 @@ services-status:
 
 restart-broker:
 	@scripts/services.sh restart-broker
+
+# The broker on an empty store (every topic, message and offset gone): for a development broker that the tests'
+# own topics and groups have filled with thousands, before measuring it (make bench).
+reset-broker:
+	@scripts/services.sh reset-broker
 
 # The cluster stack (docs/scaling.md): Redis Cluster 17001-17006 (3 masters, 3 replicas), RocketMQ NameServer 29876
 # with broker-a 30911 and broker-b 31911, the shared MariaDB; prints its SECKILL_* settings. Run dir .run/cluster.

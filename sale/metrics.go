@@ -13,6 +13,8 @@ type metrics struct {
 	// byOutcome holds the reservations counter of every outcome, resolved once: the buy path counts without
 	// hashing labels.
 	byOutcome map[string]prometheus.Counter
+	// buyersPerCall is how many buyers each reserve.lua call carried (schema.Reserver).
+	buyersPerCall prometheus.Histogram
 }
 
 // reserved counts one buy attempt with the given outcome.
@@ -36,8 +38,13 @@ const (
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{reservations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "seckill_reservations_total",
 		Help: "Buy attempts by outcome."}, []string{"outcome"})}
-	if err := reg.Register(m.reservations); err != nil {
-		return nil, fmt.Errorf("register sale metrics: %w", err)
+	m.buyersPerCall = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "seckill_reserve_call_buyers",
+		Help:    "Buyers decided by one reserve.lua call: the buy requests for a product that arrived while its previous call was in flight.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128}})
+	for _, c := range []prometheus.Collector{m.reservations, m.buyersPerCall} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register sale metrics: %w", err)
+		}
 	}
 	m.byOutcome = map[string]prometheus.Counter{}
 	for _, o := range schema.ReserveOutcomes {

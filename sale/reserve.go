@@ -20,7 +20,7 @@ type Reservation struct {
 }
 
 // Reserve takes qty units of a product for a buyer: the rate limit, the sold-out cache, then one Redis script
-// decides, and the SeckillReserved event it appended to the product's outbox is handed to the Deliverer (the
+// decides (schema.Reserver: in one call with the buyers of the product who arrived meanwhile), and the SeckillReserved event it appended to the product's outbox is handed to the Deliverer (the
 // relay publishes it if that fails). A quantity outside 1..MaxPerUser is ErrInvalid; the script's refusals are
 // ErrNotFound, ErrNotStarted, ErrEnded, ErrAlreadyBought and ErrSoldOut, a buyer over the rate ErrRateLimited,
 // and a Redis failure ErrUnavailable (nothing reserved) or ErrOutcomeUnknown (Result tells).
@@ -41,7 +41,7 @@ func (s *Service) Reserve(ctx context.Context, buyer, productID, qty int64) (*Re
 		return nil, err
 	}
 	eventID := s.deps.NewID()
-	res, err := schema.Reserve(ctx, s.deps.Scripts, productID, buyer, qty, eventID, now)
+	res, err := s.reserver.Reserve(ctx, productID, schema.ReserveRequest{UserID: buyer, Quantity: qty, EventID: eventID, Now: now})
 	if err != nil {
 		f := scriptFailure(fmt.Errorf("reserve product %d for user %d (event %s): %w", productID, buyer, eventID, err),
 			"reservation", "nothing was reserved")

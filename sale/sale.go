@@ -17,6 +17,7 @@ import (
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
+	"github.com/seckill/seckill/schema"
 )
 
 // DefaultRatePerUser is the buy requests per second one buyer may send unless configured otherwise.
@@ -97,6 +98,8 @@ type Service struct {
 	limiter *limiter
 	soldOut *soldOut
 	metrics *metrics
+	// reserver sends the reservations of concurrent buyers of a product to Redis together.
+	reserver *schema.Reserver
 	// info caches each product's name and price, which never change once listed.
 	info    infoCache
 	catalog catalog
@@ -127,7 +130,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err := deps.Registerer.Register(newStockCollector(deps.Redis, deps.DB)); err != nil {
 		return nil, fmt.Errorf("register stock metrics: %w", err)
 	}
-	s := &Service{cfg: cfg, deps: deps, metrics: m, soldOut: &soldOut{ttl: cfg.SoldOutTTL}}
+	s := &Service{cfg: cfg, deps: deps, metrics: m, soldOut: &soldOut{ttl: cfg.SoldOutTTL},
+		reserver: schema.NewReserver(deps.Scripts, func(buyers int) { m.buyersPerCall.Observe(float64(buyers)) })}
 	if cfg.RatePerUser > 0 {
 		s.limiter = newLimiter(cfg.RatePerUser, cfg.RateBurst)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/projections"
 	"github.com/seckill/seckill/sale"
+	"github.com/seckill/seckill/schema"
 	"github.com/seckill/seckill/schema/schematest"
 )
 
@@ -148,6 +150,78 @@ func TestABuyerOverTheRateIsRateLimited(t *testing.T) {
 
 // TestRedisDownIsUnavailable: a sale whose Redis does not answer refuses with ErrUnavailable (the script never
 // ran: nothing reserved, nothing changed), carrying the failure as its cause.
+// TestConcurrentBuyersShareScriptCalls: 300 buyers of a 100-unit sale at the same instant, over the autopipeliner
+// serve uses. Their reservations go to Redis in fewer calls than buyers (seckill_reserve_call_buyers counts each
+// buyer in exactly one call), and each buyer's answer is its own: 100 distinct orders, 200 sold out.
+func TestConcurrentBuyersShareScriptCalls(t *testing.T) {
+	ctx := context.Background()
+	rdb := schema.NewClient(redis.UniversalOptions{Addrs: []string{schematest.RedisAddr()}, DB: schematest.RedisDBSale, PoolSize: 8})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ap, err := schema.ScriptPipeline(rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	svc := newService(t, rdb, schematest.MySQL(t).DB, func(c *sale.Config, d *sale.Deps) {
+		c.SoldOutTTL = -1 // every buyer reaches the script
+		d.Scripts, d.Registerer = ap, reg
+	})
+	id := schematest.ProductID(t, rdb)
+	if err := svc.List(ctx, &events.ProductListed{ProductID: id, Name: "x", Price: 100, Stock: 100}); err != nil {
+		t.Fatal(err)
+	}
+	const buyers = 300
+	orders := make([]string, buyers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range orders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r, err := svc.Reserve(ctx, int64(i+1), id, 1)
+			switch {
+			case err == nil:
+				orders[i] = r.OrderNo
+			case !errors.Is(err, sale.ErrSoldOut):
+				t.Error(err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, o := range orders {
+		if o == "" {
+			continue
+		}
+		if seen[o] {
+			t.Fatalf("order %s was answered twice", o)
+		}
+		seen[o] = true
+		if r, err := svc.Result(ctx, int64(i+1), id); err != nil || r.OrderNo == nil || *r.OrderNo != o {
+			t.Fatalf("buyer %d was answered %s; its result: %+v, %v", i+1, o, r, err)
+		}
+	}
+	if len(seen) != 100 {
+		t.Fatalf("%d reservations, want 100", len(seen))
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "seckill_reserve_call_buyers" {
+			h := mf.GetMetric()[0].GetHistogram()
+			if h.GetSampleSum() != buyers || h.GetSampleCount() >= buyers {
+				t.Fatalf("%d calls carried %v buyers; want %d buyers in fewer calls", h.GetSampleCount(), h.GetSampleSum(), buyers)
+			}
+			return
+		}
+	}
+	t.Fatal("no seckill_reserve_call_buyers metric")
+}
+
 func TestRedisDownIsUnavailable(t *testing.T) {
 	ctx := context.Background()
 	db := schematest.MySQL(t).DB

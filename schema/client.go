@@ -66,11 +66,11 @@ var refusedBeforeRun = []string{"LOADING ", "BUSY ", "NOSCRIPT ", "MASTERDOWN ",
 	"CLUSTERDOWN ", "CROSSSLOT "}
 
 // ScriptCallError wraps the error of a script call (Reserve, Settle) in ErrScriptNotRun when the script certainly
-// did not run and in ErrScriptOutcomeUnknown otherwise; nil stays nil. When in doubt it says unknown: "not run" is
-// a promise to the caller that nothing changed.
+// did not run and in ErrScriptOutcomeUnknown otherwise; nil, and an error already wrapping either, stay as they
+// are. When in doubt it says unknown: "not run" is a promise to the caller that nothing changed.
 func ScriptCallError(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, ErrScriptOutcomeUnknown) || errors.Is(err, ErrScriptNotRun) {
+		return err
 	}
 	if scriptNotRun(err) {
 		return fmt.Errorf("%w: %w", ErrScriptNotRun, err)

@@ -104,16 +104,64 @@ type ReserveResult struct {
 	EventSeq int64
 }
 
-// Reserve runs reserve.lua: sale window, one live order per buyer, stock >= quantity, decrement, buyer mark, the
-// product's next event sequence number and the outbox append of SeckillReserved, all in one atomic step. It is safe for concurrent use; two calls for the same
-// buyer and product never both reserve.
+// ReserveRequest is one buyer's part of a reservation: who, how many units, when (the sale window is checked
+// against it and it becomes the event's time) and the id of the SeckillReserved event.
+type ReserveRequest struct {
+	UserID, Quantity int64
+	EventID          string
+	Now              time.Time
+}
+
+// Reserve runs reserve.lua for one buyer: sale window, one live order per buyer, stock >= quantity, decrement,
+// buyer mark, the product's next event sequence number and the outbox append of SeckillReserved, all in one atomic
+// step. It is safe for concurrent use; two calls for the same buyer and product never both reserve.
 func Reserve(ctx context.Context, rdb redis.Scripter, productID, userID, quantity int64, eventID string, now time.Time) (ReserveResult, error) {
-	k := KeysFor(productID)
-	v, err := reserveScript.Run(ctx, rdb, []string{k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox, k.EvSeq},
-		userID, quantity, now.UnixMilli(), eventID, productID).Slice()
+	res, err := ReserveAll(ctx, rdb, productID, []ReserveRequest{{UserID: userID, Quantity: quantity, EventID: eventID, Now: now}})
 	if err != nil {
-		return ReserveResult{}, fmt.Errorf("reserve product %d for user %d: %w", productID, userID, err)
+		return ReserveResult{}, err
 	}
+	return res[0], nil
+}
+
+// MaxReserveAll is the most buyers one ReserveAll call may carry.
+const MaxReserveAll = 128
+
+// ReserveAll runs reserve.lua once for several buyers of one product (1 to MaxReserveAll): one atomic step in
+// which the buyers are decided in the order given, each exactly as Reserve would decide it after the ones before
+// it. The results are in the same order. An error means no result: ScriptCallError tells whether the script ran.
+// It is safe for concurrent use.
+func ReserveAll(ctx context.Context, rdb redis.Scripter, productID int64, reqs []ReserveRequest) ([]ReserveResult, error) {
+	if len(reqs) == 0 || len(reqs) > MaxReserveAll {
+		return nil, fmt.Errorf("reserve product %d: %d buyers in one call, want 1 to %d", productID, len(reqs), MaxReserveAll)
+	}
+	k := KeysFor(productID)
+	args := make([]any, 1, 1+4*len(reqs))
+	args[0] = productID
+	for _, r := range reqs {
+		args = append(args, r.UserID, r.Quantity, r.Now.UnixMilli(), r.EventID)
+	}
+	v, err := reserveScript.Run(ctx, rdb, []string{k.Stock, k.Info, k.Buyers, k.Orders, k.Seq, k.Outbox, k.EvSeq}, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("reserve.lua for product %d (%d buyers): %w", productID, len(reqs), err)
+	}
+	if len(v) != len(reqs) {
+		return nil, fmt.Errorf("reserve product %d: %d replies for %d buyers", productID, len(v), len(reqs))
+	}
+	out := make([]ReserveResult, len(reqs))
+	for i, x := range v {
+		r, ok := x.([]any)
+		if !ok {
+			return nil, fmt.Errorf("reserve product %d: unexpected script reply %v", productID, x)
+		}
+		if out[i], err = reserveResult(r); err != nil {
+			return nil, fmt.Errorf("reserve product %d for user %d: %w", productID, reqs[i].UserID, err)
+		}
+	}
+	return out, nil
+}
+
+// reserveResult decodes one buyer's reply of reserve.lua.
+func reserveResult(v []any) (ReserveResult, error) {
 	switch code(v) {
 	case 0:
 		return ReserveResult{Outcome: UnknownProduct}, nil
@@ -129,7 +177,7 @@ func Reserve(ctx context.Context, rdb redis.Scripter, productID, userID, quantit
 	case 5:
 		return ReserveResult{Outcome: Ended}, nil
 	}
-	return ReserveResult{}, fmt.Errorf("reserve product %d: unexpected script reply %v", productID, v)
+	return ReserveResult{}, fmt.Errorf("unexpected script reply %v", v)
 }
 
 // Order states kept in the orders hash and in tb_seckill_order.status.

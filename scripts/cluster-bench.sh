@@ -50,8 +50,8 @@ usec_of() { redis-cli -p "${1#*:}" info commandstats | sed -n 's/^cmdstat_evalsh
 bench() {
   local id=$1 m=$2 c=$3 out=$4 k="seckill:{$1}"
   redis-benchmark -h 127.0.0.1 -p "${m#*:}" -c "$c" -n "$N" -r 1000000000 --csv \
-    EVALSHA "$SHA" 7 "$k:stock" "$k:info" "$k:buyers" "$k:orders" "$k:seq" "$k:outbox" "$k:evseq" \
-    __rand_int__ 1 "$(date +%s%3N)" "ev-__rand_int__" "$id" >"$out"
+    EVALSHA "$SHA" 7 "$k:stock" "$k:info" "$k:buyers" "$k:orders" "$k:seq" "$k:outbox" "$k:evseq" "$id" \
+    __rand_int__ 1 "$(date +%s%3N)" "ev-__rand_int__" >"$out"
 }
 rps() { awk -F, 'NR == 2 { gsub(/"/, "", $2); print $2 }' "$1"; }
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Starts (installing when missing) the real services seckill needs, all on 127.0.0.1:
 #   Redis 6379, MariaDB 3306 (database and user seckill/seckill), RocketMQ NameServer 9876 + Broker 10911.
-# Usage: scripts/services.sh up | down | status | restart-broker | stop-broker | start-broker | stop-mysql | start-mysql
-#   | kill-redis | start-redis | kill-mysql | kill-broker
+# Usage: scripts/services.sh up | down | status | restart-broker | reset-broker | stop-broker | start-broker
+#   | stop-mysql | start-mysql | kill-redis | start-redis | kill-mysql | kill-broker
+# reset-broker restarts the broker on an empty store: every topic, message, consumer group and offset is gone. The
+# tests give every run topics and groups of their own, so a development broker gathers thousands of them, and the
+# broker rewrites its whole topic, group and offset tables (megabytes of JSON) every few seconds.
 # The kill-* verbs send SIGKILL to the service this script started (its pid file in the run dir) and wait until it
 # is gone; start-* brings it back on the same data (Redis replays its AOF, MariaDB recovers, the broker its store).
 # A service already answering on its port is reused; a second `up` returns within seconds.
@@ -310,6 +313,7 @@ EOF
   down) rmq_down; mysql_down; redis_down ;;
   status) status ;;
   restart-broker) broker_down; rmq_probe_build; broker_start; broker_ready; log "rocketmq broker restarted" ;;
+  reset-broker) broker_down; rm -rf "$RMQ_STORE"; rmq_probe_build; broker_start; broker_ready; log "rocketmq broker restarted on an empty store" ;;
   stop-broker) broker_down ;;
   start-broker) rmq_probe_build; broker_up ;;
   stop-mysql) mysql_down ;;
@@ -318,5 +322,5 @@ EOF
   start-redis) redis_up ;;
   kill-mysql) kill_pidfile mariadb "$RUN/mysql.pid.launch"; rm -f "$RUN/mysql.pid" "$MYSQL_SOCK" ;;
   kill-broker) kill_pidfile "rocketmq broker" "$RUN/broker.pid" ;;
-  *) echo "usage: $0 up|down|status|restart-broker|stop-broker|start-broker|stop-mysql|start-mysql|kill-redis|start-redis|kill-mysql|kill-broker" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|restart-broker|reset-broker|stop-broker|start-broker|stop-mysql|start-mysql|kill-redis|start-redis|kill-mysql|kill-broker" >&2; exit 2 ;;
 esac
