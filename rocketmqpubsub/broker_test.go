@@ -222,30 +222,8 @@ func TestPanicDoesNotStallTheQueue(t *testing.T) {
 func TestManyInFlightPerQueueWhenAsked(t *testing.T) {
 	t.Parallel()
 	waitForRestarts(t)
-	ns := []string{rmqtest.Namesrv(t)}
-	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: ns, BrokerAddr: rmqtest.Broker(),
-		QueueNums: 1, MaxInFlightPerQueue: 8}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	topic := testTopic("inflight")
-	if err := sub.SubscribeInitialize(topic); err != nil {
-		t.Fatal(err)
-	}
 	const n = 40
-	msgs := make([]*message.Message, n)
-	for i := range msgs {
-		msgs[i] = message.NewMessage(watermill.NewUUID(), []byte("x"))
-	}
-	if err := pub.Publish(topic, msgs...); err != nil {
-		t.Fatal(err)
-	}
+	sub, topic := backlog(t, rocketmqpubsub.SubscriberConfig{QueueNums: 1, MaxInFlightPerQueue: 8}, "inflight", n)
 	out := subscribe(t, sub, topic)
 	var held []*message.Message
 	timeout := time.After(30 * time.Second)
@@ -286,33 +264,9 @@ func TestBacklogIsBufferedOnlyAFewPullsAhead(t *testing.T) {
 		t.Skip("race builds leave the client's pull thresholds at its defaults; the plain pass runs this test")
 	}
 	waitForRestarts(t)
-	ns := []string{rmqtest.Namesrv(t)}
-	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
 	// One queue, one message in flight, pulls of 8: a few dozen messages buffered at most.
-	sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: ns, BrokerAddr: rmqtest.Broker(),
-		QueueNums: 1, PullBatchSize: 8}, testLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	topic := testTopic("backlog")
-	if err := sub.SubscribeInitialize(topic); err != nil {
-		t.Fatal(err)
-	}
 	const n = 2000
-	for sent := 0; sent < n; sent += 100 {
-		msgs := make([]*message.Message, 100)
-		for i := range msgs {
-			msgs[i] = message.NewMessage(watermill.NewUUID(), []byte("x"))
-		}
-		if err := pub.Publish(topic, msgs...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sub, topic := backlog(t, rocketmqpubsub.SubscriberConfig{QueueNums: 1, PullBatchSize: 8}, "backlog", n)
 	before := runtime.NumGoroutine()
 	out := subscribe(t, sub, topic)
 	first := received(t, out, 1, 30*time.Second)
@@ -326,4 +280,36 @@ func TestBacklogIsBufferedOnlyAFewPullsAhead(t *testing.T) {
 	}
 	t.Logf("at most %d more goroutines while the first of %d messages was held", most, n)
 	first[0].Ack()
+}
+
+// backlog returns a subscriber built from cfg (on the test broker) and a new topic, initialised, in which n
+// messages wait.
+func backlog(t *testing.T, cfg rocketmqpubsub.SubscriberConfig, name string, n int) (*rocketmqpubsub.Subscriber, string) {
+	t.Helper()
+	ns := []string{rmqtest.Namesrv(t)}
+	pub, err := rocketmqpubsub.NewPublisher(rocketmqpubsub.PublisherConfig{NameServers: ns}, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	cfg.NameServers, cfg.BrokerAddr = ns, rmqtest.Broker()
+	sub, err := rocketmqpubsub.NewSubscriber(cfg, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	topic := testTopic(name)
+	if err := sub.SubscribeInitialize(topic); err != nil {
+		t.Fatal(err)
+	}
+	for sent := 0; sent < n; sent += 100 {
+		msgs := make([]*message.Message, min(100, n-sent))
+		for i := range msgs {
+			msgs[i] = message.NewMessage(watermill.NewUUID(), []byte("x"))
+		}
+		if err := pub.Publish(topic, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sub, topic
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 
 	"github.com/seckill/seckill/events"
 	"github.com/seckill/seckill/schema"
@@ -102,27 +101,4 @@ func (s *Service) saleInfo(ctx context.Context, productID int64) (string, events
 type saleInfo struct {
 	name  string
 	price events.Money
-}
-
-// infoCache maps product ids to their saleInfo. Safe for concurrent use; get takes a read lock and allocates
-// nothing.
-type infoCache struct {
-	mu sync.RWMutex
-	m  map[int64]saleInfo
-}
-
-func (c *infoCache) get(productID int64) (saleInfo, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	i, ok := c.m[productID]
-	return i, ok
-}
-
-func (c *infoCache) put(productID int64, i saleInfo) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[int64]saleInfo{}
-	}
-	c.m[productID] = i
 }

@@ -101,7 +101,7 @@ type Service struct {
 	// reserver sends the reservations of concurrent buyers of a product to Redis together.
 	reserver *schema.Reserver
 	// info caches each product's name and price, which never change once listed.
-	info    infoCache
+	info    byProduct[saleInfo]
 	catalog catalog
 }
 

@@ -56,6 +56,14 @@ export SECKILL_ADMIN_TOKEN=bench-admin-token
 export SECKILL_BUYER_JWT_SECRET=bench-buyer-jwt-secret-of-32-bytes-or-more
 export SECKILL_MYSQL_DSN='seckill:seckill@tcp(127.0.0.1:3306)/seckill_bench?parseTime=true'
 
+# The broker rewrites its whole topic, group and offset tables every few seconds: thousands of topics left by
+# tests make every event dearer, so the report says how many it held (make reset-broker empties its store).
+store=$(sed -n 's/^storePathRootDir=//p' "$SVC/broker.conf" 2>/dev/null || true)
+TOPICS=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))["topicConfigTable"]))' "$store/config/topics.json" 2>/dev/null || echo unknown)
+if [[ $TOPICS =~ ^[0-9]+$ ]] && ((TOPICS > 1000)); then
+  echo "bench: the broker holds $TOPICS topics; its CPU per event is inflated (make reset-broker empties its store)" >&2
+fi
+
 go build -o bin/seckill ./cmd/seckill
 go build -o .cache/bin/bareserver ./tools/bareserver
 go build -o .cache/bin/scriptserver ./tools/scriptserver
@@ -89,13 +97,18 @@ wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/n
 ticks() { [ -r "/proc/$1/stat" ] && awk '{print $14+$15}' "/proc/$1/stat" || echo 0; }
 bench() { bin/seckill bench -json -c "$C" -url "http://127.0.0.1:$APP_PORT" "$@"; }
 published() { curl -sf "http://127.0.0.1:$APP_PORT/metrics" 2>/dev/null | awk '$1 == "seckill_outbox_published_total" {print $2}'; }
+# callbuyers: the buyers and the reserve.lua calls of serve so far ("null, null" for a ceiling).
+callbuyers() {
+  curl -sf "http://127.0.0.1:$APP_PORT/metrics" 2>/dev/null | awk '$1 == "seckill_reserve_call_buyers_sum" {s = $2}
+    $1 == "seckill_reserve_call_buyers_count" {c = $2} END {if (c) printf "%s, %s", s, c; else printf "null, null"}'
+}
 hwm() { awk '/^VmHWM/ {print $2}' "/proc/$pid/status"; }
 # measure STEP ARGS...: runs `bench ARGS` into $RUN/STEP.json and writes $RUN/STEP-cpu.json: the CPU ticks the
 # server under test ($pid), the broker, Redis and MariaDB used from the start of the load to the end of the bench,
 # the seconds that took, the events serve's outbox published meanwhile (null for a ceiling), and
 # $RUN/STEP-rss.txt: the server's peak RSS in KiB.
 measure() {
-  local step=$1 b r m b0 s0 r0 m0 e0 e1 t0
+  local step=$1 b r m b0 s0 r0 m0 e0 e1 t0 cb
   shift
   b=$(cat "$SVC/broker.pid" 2>/dev/null || echo 0); r=$(cat "$SVC/redis.pid" 2>/dev/null || echo 0)
   m=$(cat "$SVC/mysql.pid" 2>/dev/null || echo 0)
@@ -106,9 +119,10 @@ measure() {
   b0=$(ticks "$b"); s0=$(ticks "$pid"); r0=$(ticks "$r"); m0=$(ticks "$m"); e0=$(published || true); t0=$(date +%s%N)
   wait "$bp" || { cat "$RUN/$step.err" >&2; return 1; }
   e1=$(published || true)
+  cb=$(callbuyers || true)
   grep -v 'load starts' "$RUN/$step.err" >&2 || true
-  printf '{"published": [%s, %s], "seconds": %s, "broker": %s, "server": %s, "redis": %s, "mysql": %s, "hz": %s}\n' \
-    "${e0:-null}" "${e1:-null}" "$((($(date +%s%N) - t0) / 1000000))e-3" "$(($(ticks "$b") - b0))" \
+  printf '{"published": [%s, %s], "callBuyers": [%s], "seconds": %s, "broker": %s, "server": %s, "redis": %s, "mysql": %s, "hz": %s}\n' \
+    "${e0:-null}" "${e1:-null}" "$cb" "$((($(date +%s%N) - t0) / 1000000))e-3" "$(($(ticks "$b") - b0))" \
     "$(($(ticks "$pid") - s0))" "$(($(ticks "$r") - r0))" "$(($(ticks "$m") - m0))" "$(getconf CLK_TCK)" >"$RUN/$step-cpu.json"
   hwm >"$RUN/$step-rss.txt"
 }
@@ -194,9 +208,9 @@ start_serve jwt sale
 measure sale -buyers "$BUYERS" -stock "$STOCK" -drain-timeout 180s
 stop
 
-python3 - "$RUN" "$C" <<'PY'
+python3 - "$RUN" "$C" "$TOPICS" <<'PY'
 import glob, json, os, sys
-run, conns = sys.argv[1], sys.argv[2]
+run, conns, topics = sys.argv[1], sys.argv[2], sys.argv[3]
 load = lambda name: json.load(open(os.path.join(run, name + ".json")))
 def rss(step):
     try:
@@ -265,8 +279,11 @@ c = CPU[res0]
 events = (c["published"][1] or 0) - (c["published"][0] or 0)
 per = lambda k: 1e6 * c[k] / c["hz"] / events if events else 0
 share = lambda k: 100 * c[k] / c["hz"] / c["seconds"]
-print("%-52s %9.0f   (%d events in %.1fs; CPU of one core: broker %.0f%%, serve %.0f%%, Redis %.0f%%, MariaDB %.0f%%)" % (
-    "broker CPU per published event, µs (reservation phase)", per("broker"), events, c["seconds"], share("broker"), share("server"), share("redis"), share("mysql")))
+print("%-52s %9.0f   (%d events in %.1fs; CPU of one core: broker %.0f%%, serve %.0f%%, Redis %.0f%%, MariaDB %.0f%%; %s topics on the broker at the start)" % (
+    "broker CPU per published event, µs (reservation phase)", per("broker"), events, c["seconds"], share("broker"), share("server"), share("redis"), share("mysql"), topics))
+cb = c.get("callBuyers") or [None, None]
+if cb[1]:
+    print("%-52s %9.1f   (%d buyers in %d calls since serve started)" % ("buyers per reserve.lua call (reservation phase)", cb[0] / cb[1], cb[0], cb[1]))
 ok = "PASS" if sale["invariantsOk"] else "FAIL: " + "; ".join(sale["invariantFailures"])
 print("sale: %s; sold out after %.2fs at %.0f req/s; drained into MySQL after %.2fs; invariants %s" % (
     codes(sale), sale.get("soldOutAfterSeconds", 0), sale.get("saleRps", 0), sale.get("drainedAfterSeconds", 0), ok))
