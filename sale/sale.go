@@ -76,8 +76,9 @@ type Deliverer interface {
 // Deps are the sale's collaborators. All are required unless said otherwise.
 type Deps struct {
 	Redis redis.UniversalClient
-	// Scripts runs the reserve and settle scripts (schema.ScriptPipeline: the calls of concurrent requests share
-	// round trips); nil means Redis.
+	// Scripts runs the settle script (schema.ScriptPipeline: the calls of concurrent requests share round trips);
+	// nil means Redis. Reservations run on Redis through a schema.Reserver, which batches them itself: behind the
+	// autopipeliner as well they cost serve more CPU (docs/perf-path.md, lever 7).
 	Scripts    redis.Scripter
 	DB         *sql.DB
 	Store      Recorder
@@ -131,7 +132,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, fmt.Errorf("register stock metrics: %w", err)
 	}
 	s := &Service{cfg: cfg, deps: deps, metrics: m, soldOut: &soldOut{ttl: cfg.SoldOutTTL},
-		reserver: schema.NewReserver(deps.Scripts, func(buyers int) { m.buyersPerCall.Observe(float64(buyers)) })}
+		reserver: schema.NewReserver(deps.Redis, func(buyers int) { m.buyersPerCall.Observe(float64(buyers)) })}
 	if cfg.RatePerUser > 0 {
 		s.limiter = newLimiter(cfg.RatePerUser, cfg.RateBurst)
 	}

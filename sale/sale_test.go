@@ -150,21 +150,17 @@ func TestABuyerOverTheRateIsRateLimited(t *testing.T) {
 
 // TestRedisDownIsUnavailable: a sale whose Redis does not answer refuses with ErrUnavailable (the script never
 // ran: nothing reserved, nothing changed), carrying the failure as its cause.
-// TestConcurrentBuyersShareScriptCalls: 300 buyers of a 100-unit sale at the same instant, over the autopipeliner
-// serve uses. Their reservations go to Redis in fewer calls than buyers (seckill_reserve_call_buyers counts each
+// TestConcurrentBuyersShareScriptCalls: 300 buyers of a 100-unit sale at the same instant, over the client serve
+// uses. Their reservations go to Redis in fewer calls than buyers (seckill_reserve_call_buyers counts each
 // buyer in exactly one call), and each buyer's answer is its own: 100 distinct orders, 200 sold out.
 func TestConcurrentBuyersShareScriptCalls(t *testing.T) {
 	ctx := context.Background()
 	rdb := schema.NewClient(redis.UniversalOptions{Addrs: []string{schematest.RedisAddr()}, DB: schematest.RedisDBSale, PoolSize: 8})
 	t.Cleanup(func() { _ = rdb.Close() })
-	ap, err := schema.ScriptPipeline(rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
 	reg := prometheus.NewRegistry()
 	svc := newService(t, rdb, schematest.MySQL(t).DB, func(c *sale.Config, d *sale.Deps) {
 		c.SoldOutTTL = -1 // every buyer reaches the script
-		d.Scripts, d.Registerer = ap, reg
+		d.Registerer = reg
 	})
 	id := schematest.ProductID(t, rdb)
 	if err := svc.List(ctx, &events.ProductListed{ProductID: id, Name: "x", Price: 100, Stock: 100}); err != nil {

@@ -29,14 +29,14 @@ func NewClient(o redis.UniversalOptions) redis.UniversalClient {
 	return redis.NewUniversalClient(&o)
 }
 
-// ScriptPipeline returns rdb's autopipeliner (go-redis AutoPipeline), on which the request path runs Reserve and
-// Settle: the script calls of concurrent requests go to Redis together, one write and one read for a batch instead
-// of one round trip each. Every call is still its own EVALSHA, atomic in Redis and answered with its own reply;
-// only the transport is shared. The autopipeliner follows rdb's options, so with NewClient's MaxRetries -1 a
-// batch is never sent again: a lost batch fails each of its calls with an error ScriptCallError says is unknown
-// (the connection broke after the write) or not run (no connection could be had). A call's context deadline is
-// not honoured once it is queued; rdb's ReadTimeout and WriteTimeout bound it. It is safe for concurrent use and
-// shared by every caller; closing rdb stops it.
+// ScriptPipeline returns rdb's autopipeliner (go-redis AutoPipeline), on which the request path runs Settle (its
+// reservations are batched by a Reserver instead): the script calls of concurrent requests go to Redis together,
+// one write and one read for a batch instead of one round trip each. Every call is still its own EVALSHA, atomic
+// in Redis and answered with its own reply; only the transport is shared. The autopipeliner follows rdb's options,
+// so with NewClient's MaxRetries -1 a batch is never sent again: a lost batch fails each of its calls with an error
+// ScriptCallError says is unknown (the connection broke after the write) or not run (no connection could be had).
+// A call's context deadline is not honoured once it is queued; rdb's ReadTimeout and WriteTimeout bound it. It is
+// safe for concurrent use and shared by every caller; closing rdb stops it.
 func ScriptPipeline(rdb redis.UniversalClient) (*redis.AutoPipeliner, error) {
 	ap, err := rdb.AutoPipeline()
 	if err != nil {
