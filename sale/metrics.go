@@ -33,6 +33,7 @@ const (
 	outcomeSoldOutCached = "sold_out_cached"
 	outcomeRedisDown     = "redis_down"
 	outcomeRedisUnknown  = "redis_unknown" // the script may have run, no reply came
+	outcomeAbandoned     = "abandoned"     // the request ended (client gone, deadline) before its turn to reach Redis
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, o := range schema.ReserveOutcomes {
 		m.byOutcome[o.String()] = m.reservations.WithLabelValues(o.String())
 	}
-	for _, o := range []string{outcomeRateLimited, outcomeSoldOutCached, outcomeRedisDown, outcomeRedisUnknown} {
+	for _, o := range []string{outcomeRateLimited, outcomeSoldOutCached, outcomeRedisDown, outcomeRedisUnknown, outcomeAbandoned} {
 		m.byOutcome[o] = m.reservations.WithLabelValues(o)
 	}
 	return m, nil

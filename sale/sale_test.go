@@ -218,6 +218,40 @@ func TestConcurrentBuyersShareScriptCalls(t *testing.T) {
 	t.Fatal("no seckill_reserve_call_buyers metric")
 }
 
+// TestABuyerWhoHangsUpBeforeItsTurnIsNotRedisDown: a request whose context ended before its reservation reached
+// Redis reserves nothing and is counted as abandoned, not as redis_down (which pages the operator).
+func TestABuyerWhoHangsUpBeforeItsTurnIsNotRedisDown(t *testing.T) {
+	rdb := schematest.RedisDB(t, schematest.RedisDBSale)
+	reg := prometheus.NewRegistry()
+	svc := newService(t, rdb, schematest.MySQL(t).DB, func(_ *sale.Config, d *sale.Deps) { d.Registerer = reg })
+	id := schematest.ProductID(t, rdb)
+	if err := svc.List(context.Background(), &events.ProductListed{ProductID: id, Name: "x", Price: 100, Stock: 5}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := svc.Reserve(ctx, 1, id, 1)
+	wantErr(t, "reserve", err, sale.ErrUnavailable, "redis unavailable: nothing was reserved, try again")
+	if r, err := svc.Result(context.Background(), 1, id); err != nil || r.OrderNo != nil {
+		t.Fatalf("result after hanging up: %+v, %v; want no order", r, err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "seckill_reservations_total" {
+			for _, m := range mf.GetMetric() {
+				counts[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if counts["abandoned"] != 1 || counts["redis_down"] != 0 {
+		t.Fatalf("reservations by outcome %v; want abandoned 1, redis_down 0", counts)
+	}
+}
+
 func TestRedisDownIsUnavailable(t *testing.T) {
 	ctx := context.Background()
 	db := schematest.MySQL(t).DB

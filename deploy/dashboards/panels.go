@@ -32,7 +32,7 @@ var Rows = []Row{
 			{Metric: "seckill_http_request_duration_seconds", Legend: "p99 {{route}}",
 				Expr: `histogram_quantile(0.99, sum by (le, route) (rate(seckill_http_request_duration_seconds_bucket[$__rate_interval])))`}}},
 		{Title: "Reservation outcomes", Unit: "reqps", Stacked: true,
-			Description: "reserved, sold_out, already_bought, not_started, ended, unknown_product, rate_limited, sold_out_cached, redis_down.",
+			Description: "reserved, sold_out, already_bought, not_started, ended, unknown_product, rate_limited, sold_out_cached, redis_down, redis_unknown, abandoned (the request ended before its turn to reach Redis).",
 			Queries: []Query{{Metric: "seckill_reservations_total",
 				Expr: `sum by (outcome) (rate(seckill_reservations_total[$__rate_interval]))`, Legend: "{{outcome}}"}}},
 		{Title: "Buyers per reserve.lua call", Unit: "short",
