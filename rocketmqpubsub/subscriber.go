@@ -231,6 +231,7 @@ type subscription struct {
 	inflight sync.WaitGroup // consume callbacks running
 	gates    map[primitive.MessageQueue]*queueGate
 
+	leave   leaveHelpers     // how the subscription leaves its group: see leave.go
 	quiesce rebalanceQuiesce // race builds only: see shutdown_race.go
 }
 
@@ -245,7 +246,8 @@ func (sub *subscription) run() {
 	close(sub.stopWatch)
 	<-sub.watched
 	// Shut the consumer down first: it drops its queues, so results of callbacks released below are discarded
-	// instead of sending the messages to the retry topic, and it persists only offsets of acked messages.
+	// instead of sending the messages to the retry topic, and it persists only offsets of acked messages. When it
+	// returns, the client's connections are closed and nothing can register the consumer again (leave.go).
 	if err := sub.shutdownConsumer(); err != nil {
 		sub.logger.Error("Cannot shut down consumer", err, nil)
 	}
