@@ -414,7 +414,9 @@ func TestOperatorPageInARealBrowser(t *testing.T) {
 	tb.do(chromedp.Click("#token-clear"), chromedp.SetValue("#admin-token", e2eToken), chromedp.Click("#token-form button"))
 
 	id := schematest.ProductID(t, schematest.Redis(t))
-	end := time.Now().Add(3 * time.Hour).UTC().Format("2006-01-02T15:04:05")
+	// Whole minutes: the browser normalizes a datetime-local value, dropping ":00" seconds, and SetValue fails
+	// when the value read back differs (one run in sixty, when the clock stood on a whole minute).
+	end := time.Now().Add(3 * time.Hour).UTC().Truncate(time.Minute).Format("2006-01-02T15:04")
 	tb.do(
 		chromedp.SetValue("#l-id", strconv.FormatInt(id, 10)),
 		chromedp.SetValue("#l-name", "iPhone 15 Pro Max"),
