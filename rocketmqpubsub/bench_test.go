@@ -142,3 +142,24 @@ func benchTopic(b *testing.B, sub *rocketmqpubsub.Subscriber) string {
 	}
 	return topic
 }
+
+// BenchmarkSubscribeClose is what a subscription's life costs beyond its messages: a new Subscriber subscribes
+// to one topic (whose group's other members have all left) and closes, which waits until the subscription has
+// left its group (leave.go).
+func BenchmarkSubscribeClose(b *testing.B) {
+	ns := []string{rmqtest.Namesrv(b)}
+	topic := "bench-close-" + watermill.NewShortUUID()
+	for b.Loop() {
+		sub, err := rocketmqpubsub.NewSubscriber(rocketmqpubsub.SubscriberConfig{NameServers: ns,
+			BrokerAddr: rmqtest.Broker()}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sub.Subscribe(context.Background(), topic); err != nil {
+			b.Fatal(err)
+		}
+		if err := sub.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
