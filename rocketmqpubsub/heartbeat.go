@@ -82,11 +82,7 @@ func (sub *subscription) brokerListsConsumer(probe *brokerProbe) (bool, error) {
 // kickHeartbeat makes the subscription's client instance send a heartbeat to every broker it knows, by starting
 // and stopping a throwaway consumer on it. It returns when the throwaway consumer has stopped.
 func (sub *subscription) kickHeartbeat() {
-	pc, err := rocketmq.NewPushConsumer(
-		consumer.WithNsResolver(primitive.NewPassthroughResolver(sub.s.config.NameServers)),
-		consumer.WithGroupName(heartbeatGroup),
-		consumer.WithInstance(sub.instance),
-	)
+	pc, err := sub.instanceConsumer(heartbeatGroup)
 	if err != nil {
 		sub.logger.Debug("Cannot create heartbeat consumer", map[string]any{"err": err.Error()})
 		return
@@ -96,4 +92,14 @@ func (sub *subscription) kickHeartbeat() {
 	}
 	_ = pc.Shutdown()
 	sub.logger.Debug("Sent heartbeat after the broker forgot the consumer", nil)
+}
+
+// instanceConsumer creates a consumer of group, subscribed to nothing, on the subscription's client instance: the
+// heartbeat kick and the leave helpers (leave.go) start it only for what its Start and Shutdown do to the client.
+func (sub *subscription) instanceConsumer(group string) (rocketmq.PushConsumer, error) {
+	return rocketmq.NewPushConsumer(
+		consumer.WithNsResolver(primitive.NewPassthroughResolver(sub.s.config.NameServers)),
+		consumer.WithGroupName(group),
+		consumer.WithInstance(sub.instance),
+	)
 }
