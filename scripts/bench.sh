@@ -286,6 +286,10 @@ print("%-52s %9.2f   ≥ 1.0 (stretch 1.3)  %s;  pair by pair %s (serve %s, ceil
     "/".join("%.0f" % R[r]["rps"] for r in rp), "/".join("%.0f" % R[c]["rps"] for c in cp), cpu[len(cpu) // 2]))
 print("%-52s %9.2f   (CPU per answer: ceiling server+Redis %.0f µs, serve+Redis+broker+MariaDB %.0f µs)" % (
     "  the same, one window of each (the table's rows)", res["rps"] / script["rps"], us("ceil-script", "server", "redis"), us(res0, "server", "redis", "broker", "mysql")))
+med = lambda xs: sorted(xs)[len(xs) // 2]
+print("%-52s %9s   %s (ceiling / serve, medians of the pairs)" % ("  CPU per answer of each process, µs", "", ", ".join(
+    "%s %.1f / %.1f" % (name, med([us(c, proc) for c in cp]), med([us(r, proc) for r in rp]))
+    for name, proc in (("server", "server"), ("Redis", "redis"), ("broker", "broker"), ("MariaDB", "mysql")))))
 print("%-52s %9.2f" % ("reservation phase / AutoPipeline ceiling", res["rps"] / auto["rps"]))
 print("%-52s %9.2f" % ("AutoPipeline / one-EVALSHA ceiling", auto["rps"] / script["rps"]))
 r3 = sold["rps"] / bare["rps"]
