@@ -277,16 +277,16 @@ res, script, auto, bare, opn, sold, sale = (R[k] for k in (res0, "ceil-script", 
 verdict = lambda ok: "ok" if ok else "NOT MET"
 print()
 print("%-52s %9s   %s" % ("ratio", "measured", "target"))
+med = lambda xs: sorted(xs)[len(xs) // 2]
 rp, cp = steps("reserve-pair-"), steps("ceil-pair-")
 pairs = sorted((R[r]["rps"] / R[c]["rps"], r, c) for r, c in zip(rp, cp))
-r1, _, _ = pairs[len(pairs) // 2]
-cpu = sorted(us(c, "server", "redis") / us(r, "server", "redis", "broker", "mysql") for _, r, c in pairs)
+r1, _, _ = med(pairs)
+cpu = [us(c, "server", "redis") / us(r, "server", "redis", "broker", "mysql") for _, r, c in pairs]
 print("%-52s %9.2f   ≥ 1.0 (stretch 1.3)  %s;  pair by pair %s (serve %s, ceiling %s req/s); CPU per answer, ceiling server+Redis over serve+Redis+broker+MariaDB: median %.2f" % (
     "reservation phase / one-EVALSHA ceiling, median pair", r1, verdict(r1 >= 1), "/".join("%.2f" % p for p, _, _ in pairs),
-    "/".join("%.0f" % R[r]["rps"] for r in rp), "/".join("%.0f" % R[c]["rps"] for c in cp), cpu[len(cpu) // 2]))
+    "/".join("%.0f" % R[r]["rps"] for r in rp), "/".join("%.0f" % R[c]["rps"] for c in cp), med(cpu)))
 print("%-52s %9.2f   (CPU per answer: ceiling server+Redis %.0f µs, serve+Redis+broker+MariaDB %.0f µs)" % (
     "  the same, one window of each (the table's rows)", res["rps"] / script["rps"], us("ceil-script", "server", "redis"), us(res0, "server", "redis", "broker", "mysql")))
-med = lambda xs: sorted(xs)[len(xs) // 2]
 print("%-52s %9s   %s (ceiling / serve, medians of the pairs)" % ("  CPU per answer of each process, µs", "", ", ".join(
     "%s %.1f / %.1f" % (name, med([us(c, proc) for c in cp]), med([us(r, proc) for r in rp]))
     for name, proc in (("server", "server"), ("Redis", "redis"), ("broker", "broker"), ("MariaDB", "mysql")))))
@@ -300,7 +300,7 @@ tj, tt = mean([R[s]["rps"] for s in jwt]), mean([R[s]["rps"] for s in trusted])
 cost = 100 * (1 - tj / tt)
 cj, ct = mean([us(s, "server") for s in jwt]), mean([us(s, "server") for s in trusted])
 pairs = sorted(100 * (1 - R[j]["rps"] / R[t]["rps"]) for j, t in zip(jwt, trusted))
-paired = pairs[len(pairs) // 2]
+paired = med(pairs)
 print("%-52s %8.1f%%   ≤ 5 %%  %s  (pair by pair %s %%; jwt %s, trusted %s req/s, 1 - mean/mean %.1f %%)" % (
     "token cost: 1 - jwt/trusted req/s, median of the pairs", paired, verdict(paired <= 5), "/".join("%.0f" % x for x in pairs),
     "/".join("%.0f" % R[s]["rps"] for s in jwt), "/".join("%.0f" % R[s]["rps"] for s in trusted), cost))
