@@ -34,6 +34,12 @@ type PublisherConfig struct {
 	// BatchMaxBytes caps the encoded size (bodies plus properties) of one batch send. Defaults to 1 MiB.
 	// A message larger than this is sent alone.
 	BatchMaxBytes int
+
+	// RouteWait is how long a send waits for a route to its topic when the client finds none: the NameServer
+	// unreachable for a moment, a topic just created, a broker restarting. The client reports that at once
+	// (and says nothing of why), so the send is tried again, with growing pauses, until it finds a route, the
+	// messages' contexts end or RouteWait has passed. Defaults to 5s; a negative value fails at once.
+	RouteWait time.Duration
 }
 
 func (c *PublisherConfig) setDefaults() {
@@ -45,6 +51,11 @@ func (c *PublisherConfig) setDefaults() {
 	}
 	if c.SendTimeout == 0 {
 		c.SendTimeout = 3 * time.Second
+	}
+	if c.RouteWait == 0 {
+		c.RouteWait = 5 * time.Second
+	} else if c.RouteWait < 0 {
+		c.RouteWait = 0
 	}
 	if c.Retries == 0 {
 		c.Retries = 2

@@ -14,6 +14,8 @@
 // Publishing is synchronous: Publish returns once the broker stored the messages. Consecutive messages of one
 // call go out in batches (one queue per batch); messages carrying Watermill delay metadata (components/delay)
 // become RocketMQ 5 timer messages, delivered at the requested time (the broker's timer wheel must be enabled).
+// A send that finds no route to its topic (the NameServer unreachable for a moment, a topic just created) is
+// tried again for up to PublisherConfig.RouteWait.
 //
 // Messages: the payload is the body, the UUID is the property WM_UUID and the Keys, each metadata entry is the
 // property "wm_"+key (empty values included), and the metadata "name" is also the tag. Keys and values the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,7 +122,7 @@ func (p *Publisher) send(topic string, msgs []*message.Message, out []*primitive
 	}
 	ctx, cancel := sendContext(msgs)
 	defer cancel()
-	res, err := p.producer.SendSync(ctx, out...)
+	res, err := p.sendRouted(ctx, out)
 	if err != nil {
 		return fmt.Errorf("cannot send %d message(s) to %s (first %s): %w", len(out), topic, msgs[0].UUID, err)
 	}
@@ -134,6 +135,30 @@ func (p *Publisher) send(topic string, msgs []*message.Message, out []*primitive
 	})
 	return nil
 }
+
+// sendRouted sends out, and while the client finds no route to the topic it tries again, after pauses growing
+// from 50 ms to 1 s, the last one at RouteWait, unless ctx ends first.
+func (p *Publisher) sendRouted(ctx context.Context, out []*primitive.Message) (*primitive.SendResult, error) {
+	giveUp := time.Now().Add(p.config.RouteWait)
+	pause := 50 * time.Millisecond
+	for {
+		res, err := p.producer.SendSync(ctx, out...)
+		left := time.Until(giveUp)
+		if err == nil || !noRoute(err) || left <= 0 {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(min(pause, left)):
+		}
+		pause = min(2*pause, time.Second)
+	}
+}
+
+// noRoute reports the client's error for a topic it found no queue of: "the topic=... route info not found".
+// It returns that error when the NameServer did not answer too, so the cause is not known.
+func noRoute(err error) bool { return strings.Contains(err.Error(), "route info not found") }
 
 // sendContext returns a context with the earliest deadline of msgs' contexts, cancelled when any of them is.
 func sendContext(msgs []*message.Message) (context.Context, context.CancelFunc) {
